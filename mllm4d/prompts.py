@@ -1,0 +1,80 @@
+"""Subtask names and the chat prompts of every stage (paper Fig. 10, §8.1; release ``scripts/inference.py``).
+
+One dataset row (``outputs/03_dataset/<run>/*.jsonl``, see docs/FORMATS.md) becomes a chat here:
+
+- **direct** (SFT, direct-answer eval): Qwen's default system prompt; user = ``<video>`` + "These are frames
+  of a video.\\n" + question + options ``A. …`` + "Answer with the option's letter from the given choices
+  directly."; assistant = the bare letter (paper Fig. 10).
+- **st_cot** (cold start, GRPO, ST-CoT eval): the ST-CoT system prompt with the ``**Spatial State …**``
+  block; user = question + options + "Output the thinking process in <thinking></thinking> and \\n final
+  answer in <answer></answer> tags."; assistant = ``<thinking>…</thinking><answer>X</answer>``.
+
+Messages use the processor's content-part form: ``{"type": "video"}`` marks where the frames go; the
+caller supplies the frames themselves (``models`` decodes them). Deviation: the release's SFT prompt puts
+the options inline after the question; we put them on ``Options:`` lines, as in the paper's Fig. 10.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# Table 1 column order. Keys are stable identifiers used in files and metrics.
+SUBTASKS: tuple[str, ...] = ("cad", "crd", "oad", "ocad", "ocrd", "ocrdir")
+SUBTASK_NAMES: dict[str, str] = {
+    "cad": "Camera Abs. Dist.",
+    "crd": "Camera Rel. Dir.",
+    "oad": "Object Abs. Dist.",
+    "ocad": "Object-Camera Abs. Dist.",
+    "ocrd": "Object-Camera Rel. Dist.",
+    "ocrdir": "Object-Camera Rel. Dir.",
+}
+LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+DIRECT_SUFFIX = "Answer with the option's letter from the given choices directly."
+COT_SUFFIX = "Output the thinking process in <thinking></thinking> and \n final answer in <answer></answer> tags."
+ST_SYSTEM = (
+    "You are a video analysis assistant. Solve the question by a detailed spatial-temporal analysis of the "
+    "video.\nYour response must contain (1) your reasoning inside <thinking></thinking> and (2) the final "
+    "answer (the option letter) inside <answer></answer>.\nInside <thinking>, document the physical state "
+    "at the start and at the end of the relevant segment exactly as:\n"
+    "**Spatial State (Initial Frame):**\n- Camera Center: [x, y, z] or null\n- Object Center: [x, y, z] or null\n"
+    "**Spatial State (Final Frame):**\n- Camera Center: [x, y, z] or null\n- Object Center: [x, y, z] or null\n"
+    "Coordinates are metres in the camera frame of frame 0 (x right, y down, z forward). Write null when a "
+    "value is not needed or cannot be inferred, then reason from these states to the answer."
+)
+
+
+def format_options(options: dict[str, Any], sep: str = ".") -> str:
+    """``{"A": "1.2", …}`` → ``"A. 1.2\\nB. …"`` (``sep=":"`` gives VLM4D's ``A: text`` style)."""
+    return "\n".join(f"{k}{sep} {options[k]}" for k in sorted(options))
+
+
+def direct_user_text(question: str, options: dict[str, Any]) -> str:
+    return f"These are frames of a video.\n{question}\nOptions:\n{format_options(options)}\n{DIRECT_SUFFIX}"
+
+
+def cot_user_text(question: str, options: dict[str, Any]) -> str:
+    return f"{question}\nOptions:\n{format_options(options)}\n{COT_SUFFIX}"
+
+
+def _chat(system: str, user: str, answer: str | None) -> list[dict]:
+    msgs = [{"role": "system", "content": [{"type": "text", "text": system}]},
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user}]}]
+    if answer is not None:
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return msgs
+
+
+def messages(row: dict, mode: str = "direct", with_answer: bool = False) -> list[dict]:
+    """Chat messages for one dataset row.
+
+    mode: ``"direct"`` (answer = the letter) or ``"st_cot"`` (answer = ``row["cot"]``, which must exist when
+    ``with_answer``). ``with_answer=False`` gives the prompt only (generation, GRPO).
+    """
+    if mode == "direct":
+        return _chat(DEFAULT_SYSTEM, direct_user_text(row["question"], row["options"]),
+                     row["answer"] if with_answer else None)
+    if mode == "st_cot":
+        return _chat(ST_SYSTEM, cot_user_text(row["question"], row["options"]),
+                     row["cot"] if with_answer else None)
+    raise ValueError(f"prompt mode must be 'direct' or 'st_cot', got {mode!r}")

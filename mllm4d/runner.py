@@ -1,0 +1,174 @@
+"""Run the numbered notebooks in order with a parameter profile (the repo's main job).
+
+    python -m mllm4d run --profile tiny                 # every stage, skipping complete ones
+    python -m mllm4d run --profile smoke --outputs-root /tmp/o --force
+    python -m mllm4d run --profile tiny --only 05_grpo  # one stage (all its runs)
+    python -m mllm4d list --profile paper               # what would run, with effective parameters
+
+A stage's runs are ``params/<profile>/<stem>.yaml`` followed by ``params/<profile>/<stem>@<variant>.yaml``
+(extra runs, e.g. ``05_grpo@acc.yaml``). Each run's effective parameters are the notebook's defaults (its
+``parameters`` cell) updated by the YAML file; a YAML key the notebook does not declare is an error here
+(papermill would only warn). The executed copy goes to ``<outputs_root>/<stem>/<run_name>/<stem>.ipynb``.
+
+A run is *complete* when its ``metrics.json`` exists and its ``params.json`` holds the same effective
+parameters; complete runs are skipped unless ``--force``, or unless an earlier stage was executed in the
+same invocation (its outputs changed, so everything downstream is redone). The first failing cell stops
+the runner with the cell's error.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import common
+
+NOTEBOOKS = common.REPO_ROOT / "notebooks"
+PARAMS = common.REPO_ROOT / "params"
+
+
+@dataclass(frozen=True)
+class Run:
+    stem: str            # e.g. "05_grpo"
+    variant: str         # "" or the part after "@" in the YAML file name
+    yaml_path: Path | None
+    params: dict         # effective parameters (defaults + overrides)
+
+    @property
+    def label(self) -> str:
+        return self.stem + (f"@{self.variant}" if self.variant else "")
+
+
+def stages() -> list[str]:
+    """Stems of the numbered notebooks, in order (``notebooks/NN_*.ipynb``)."""
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebook_defaults(stem: str) -> dict[str, Any]:
+    """The notebook's ``parameters`` cell as a dict of Python values."""
+    import papermill as pm
+    info = pm.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))
+    return {name: ast.literal_eval(p["default"]) for name, p in info.items()}
+
+
+def load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SystemExit(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a mapping of parameter names to values")
+    return data
+
+
+def plan(profile: str, only: list[str] | None = None, outputs_root: str | None = None) -> list[Run]:
+    """All runs of a profile, in order, with effective parameters; validates YAML keys."""
+    pdir = PARAMS / profile
+    if not pdir.is_dir():
+        raise SystemExit(f"no profile {profile!r}: {pdir} does not exist (profiles: "
+                         f"{sorted(p.name for p in PARAMS.iterdir() if p.is_dir())})")
+    runs = []
+    for stem in stages():
+        if only and stem not in only:
+            continue
+        defaults = notebook_defaults(stem)
+        files = [pdir / f"{stem}.yaml"] + sorted(pdir.glob(f"{stem}@*.yaml"))
+        for f in files:
+            if f == pdir / f"{stem}.yaml" and not f.exists():
+                f = None  # no override file: the notebook's own (tiny) defaults
+            overrides = load_yaml(f) if f else {}
+            unknown = sorted(set(overrides) - set(defaults))
+            if unknown:
+                raise SystemExit(f"{f}: unknown parameter(s) {unknown} for notebooks/{stem}.ipynb "
+                                 f"(known: {sorted(defaults)})")
+            params = {**defaults, **overrides}
+            if outputs_root is not None and "outputs_root" in params:
+                params["outputs_root"] = outputs_root
+            variant = f.stem.split("@", 1)[1] if f and "@" in f.stem else ""
+            runs.append(Run(stem, variant, f, params))
+    return runs
+
+
+def run_dir(run: Run) -> Path:
+    p = run.params
+    return common.stage_dir(run.stem, p.get("run_name", "default"), p.get("outputs_root", "outputs"))
+
+
+def is_complete(run: Run) -> bool:
+    d = run_dir(run)
+    if not (d / "metrics.json").exists() or not (d / "params.json").exists():
+        return False
+    try:
+        saved = common.read_json(d / "params.json").get("params", {})
+    except (OSError, ValueError):
+        return False
+    return json.loads(json.dumps(saved)) == json.loads(json.dumps(run.params))
+
+
+def execute(run: Run, progress: bool = True) -> float:
+    """Execute one run with papermill; returns seconds. Raises papermill's error on a failing cell."""
+    import papermill as pm
+    d = run_dir(run)
+    d.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    pm.execute_notebook(str(NOTEBOOKS / f"{run.stem}.ipynb"), str(d / f"{run.stem}.ipynb"),
+                        parameters=run.params, cwd=str(NOTEBOOKS), kernel_name="python3",
+                        progress_bar=progress, log_output=False)
+    seconds = time.time() - t0
+    common.write_json(d / "runner.json", {"stage": run.stem, "variant": run.variant, "seconds": round(seconds, 2),
+                                          "params_file": str(run.yaml_path) if run.yaml_path else None})
+    return seconds
+
+
+def run_all(profile: str, only: list[str] | None = None, force: bool = False,
+            outputs_root: str | None = None, progress: bool = True) -> int:
+    runs = plan(profile, only, outputs_root)
+    executed_any = False
+    total = time.time()
+    for k, run in enumerate(runs, 1):
+        head = f"[{k}/{len(runs)}] {run.label:<22} run_name={run.params.get('run_name')!s:<12}"
+        if not force and not executed_any and is_complete(run):
+            print(f"{head} complete, skipped ({run_dir(run)})", flush=True)
+            continue
+        print(f"{head} running ...", flush=True)
+        try:
+            secs = execute(run, progress)
+        except Exception as e:  # papermill's PapermillExecutionError carries the failing cell's traceback
+            name = type(e).__name__
+            detail = f"{getattr(e, 'ename', name)}: {getattr(e, 'evalue', e)}"
+            cell = getattr(e, "exec_count", None)
+            print(f"\nFAILED {run.label} at cell {cell}: {detail}\n"
+                  f"executed copy: {run_dir(run) / (run.stem + '.ipynb')}", file=sys.stderr, flush=True)
+            return 1
+        executed_any = True
+        print(f"{head} done in {secs:.1f} s", flush=True)
+    print(f"profile {profile!r}: {len(runs)} run(s) in {time.time() - total:.1f} s", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mllm4d", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("run", "list"):
+        s = sub.add_parser(name)
+        s.add_argument("--profile", default="tiny", help="folder under params/ (tiny, smoke, paper, ...)")
+        s.add_argument("--only", default="", help="comma-separated stems, e.g. 04_sft,05_grpo")
+        s.add_argument("--outputs-root", default=None, help="override every run's outputs_root")
+        if name == "run":
+            s.add_argument("--force", action="store_true", help="rerun complete stages too")
+            s.add_argument("--no-progress", action="store_true", help="no per-cell progress bars")
+    a = ap.parse_args(argv)
+    only = [s for s in a.only.split(",") if s] or None
+    if a.cmd == "list":
+        for run in plan(a.profile, only, a.outputs_root):
+            state = "complete" if is_complete(run) else "to run"
+            print(f"{run.label:<22} {state:<9} {run_dir(run)}\n    {json.dumps(run.params)}")
+        return 0
+    return run_all(a.profile, only, a.force, a.outputs_root, progress=not a.no_progress)
