@@ -53,9 +53,19 @@ def stages() -> list[str]:
 
 def notebook_defaults(stem: str) -> dict[str, Any]:
     """The notebook's ``parameters`` cell as a dict of Python values."""
-    import papermill as pm
-    info = pm.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))
-    return {name: ast.literal_eval(p["default"]) for name, p in info.items()}
+    # Parsed with ast rather than papermill.inspect_notebook, whose line regex skips any line holding a
+    # second "=" (e.g. in a comment) without an error.
+    import nbformat
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise SystemExit(f"notebooks/{stem}.ipynb: expected exactly one cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            out[target.id] = ast.literal_eval(node.value)
+    return out
 
 
 def load_yaml(path: Path) -> dict:
