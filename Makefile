@@ -31,6 +31,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 repro: setup
 	$(PY) -m mllm4d run --profile $(PROFILE)
+	$(PY) tools/update_readme.py --profile $(PROFILE)
 
 run: repro
 
