@@ -250,6 +250,8 @@ def load(spec: str, dtype: str = "auto", device: str | None = None) -> tuple[Any
     from transformers import AutoModelForImageTextToText, AutoProcessor
     spec = str(spec)
     path = tiny_dir(spec) if spec.startswith("tiny:") else Path(spec).expanduser()
+    if not path.is_absolute() and not path.exists() and common.resolve(path).exists():
+        path = common.resolve(path)  # "outputs/…" works from notebooks/ too: relative to the repo root
     looks_local = spec.startswith(("tiny:", "/", ".", "~")) or path.exists()
     if looks_local and not path.is_dir():
         raise FileNotFoundError(f"model path {spec!r} does not exist (expected a model or LoRA adapter folder)")
