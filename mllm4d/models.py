@@ -241,6 +241,18 @@ def _resolve_base(base: str, adapter_dir: Path) -> str:
     return base  # a hub id
 
 
+def _spec_path(spec: str) -> Path:
+    """Local path of a spec: the tiny cache dir, or the path itself; a relative path that does not exist
+    from the working directory is taken against the repo root (so "outputs/…" works from notebooks/ too)."""
+    spec = str(spec)
+    if spec.startswith("tiny:"):
+        return tiny_dir(spec)
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and not path.exists() and common.resolve(path).exists():
+        return common.resolve(path)
+    return path
+
+
 def load(spec: str, dtype: str = "auto", device: str | None = None) -> tuple[Any, Any]:
     """Load ``(model, processor)`` for a spec (see module docstring); model in eval mode on ``device``.
 
@@ -249,9 +261,7 @@ def load(spec: str, dtype: str = "auto", device: str | None = None) -> tuple[Any
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
     spec = str(spec)
-    path = tiny_dir(spec) if spec.startswith("tiny:") else Path(spec).expanduser()
-    if not path.is_absolute() and not path.exists() and common.resolve(path).exists():
-        path = common.resolve(path)  # "outputs/…" works from notebooks/ too: relative to the repo root
+    path = _spec_path(spec)
     looks_local = spec.startswith(("tiny:", "/", ".", "~")) or path.exists()
     if looks_local and not path.is_dir():
         raise FileNotFoundError(f"model path {spec!r} does not exist (expected a model or LoRA adapter folder)")
@@ -284,7 +294,7 @@ def load(spec: str, dtype: str = "auto", device: str | None = None) -> tuple[Any
 def load_processor(spec: str) -> Any:
     """Only the processor of a spec (cheap: no weights), e.g. to show prompts before training."""
     from transformers import AutoProcessor
-    path = tiny_dir(spec) if spec.startswith("tiny:") else Path(spec).expanduser()
+    path = _spec_path(spec)
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "tokenizer_config.json").exists():
         base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
         return load_processor(_resolve_base(base, path))
