@@ -17,8 +17,10 @@ Deviations from the release (qwen-vl-finetune / ms-swift + qwen_vl_utils):
 - frames are decoded with OpenCV and resized to a fixed ``size`` here, not by ``qwen_vl_utils``'
   ``max_pixels`` rule; the processor then sees exactly ``size`` (the tiny processors cap at 128×128 pixels);
 - the tiny models are random, so they test plumbing, not accuracy;
-- the small tokenizer is a byte-level BPE trained on generated QA-style text (not Qwen's vocabulary); it has
-  the same special tokens, so chat templates and vision placeholders behave the same.
+- the small tokenizer is a byte-level BPE trained on the project's own prompt texts (question templates, option
+  texts, object words; not Qwen's vocabulary, ~1.9k entries); it has the same special tokens, so chat templates
+  and vision placeholders behave the same. Option words are single tokens (" Left", " Closer"), which matters
+  for option-letter binding; cache folders carry ``SMALL_TOKENIZER_VERSION`` so a corpus change rebuilds them.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_st
                  "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 SMALL_VOCAB = 2048
+# Bumped whenever small_corpus changes: the cached tokenizer and every tiny model built on it are then rebuilt.
+SMALL_TOKENIZER_VERSION = 2
 _TEMPLATE = {"qwen2_vl": "qwen2_5_vl.jinja", "qwen2_5_vl": "qwen2_5_vl.jinja", "qwen3_vl": "qwen3_vl.jinja"}
 
 
@@ -67,36 +71,35 @@ def trl_chat_template(name: str) -> str:
 
 
 def small_corpus(n: int = 3000, seed: int = 0) -> list[str]:
-    """Deterministic QA-style training text for the small tokenizer: questions, options, numbers,
-    directions, ST-CoT spatial states and the prompts of :mod:`mllm4d.prompts`."""
-    from . import prompts
+    """Deterministic training text for the small tokenizer: the real question templates (:data:`qa.TEMPLATES`),
+    option texts, object words of the synthetic scenes, prompts, ST-CoT states and numbers.
+
+    Why it matters: with option words split into characters (" Right" -> " ", "R", "igh", "t", as an earlier
+    corpus of lower-case words gave) matching an option to its letter is a multi-token match; trained on the
+    texts the models actually read, each option text is one or two tokens.
+    """
+    from . import prompts, qa, scene
     rng = np.random.default_rng(seed)
-    colours = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "grey", "brown"]
-    shapes = ["box", "ball", "chair", "table", "cone", "cylinder", "car", "person", "lamp", "plant"]
-    dirs = ["left", "right", "forward", "backward", "up", "down", "closer", "farther", "not moving",
-            "towards the camera", "away from the camera", "clockwise", "counter-clockwise"]
-    templates = [
-        "Approximately how far (in meters) did the camera move between frame {i} and frame {j} of 31?",
-        "In which direction did the camera move between frame {i} and frame {j}?",
-        "How far (in meters) did the {o} move between frame {i} and frame {j}?",
-        "What is the distance (in meters) between the camera and the {o} at frame {j}?",
-        "Did the {o} get closer to or farther from the camera between frame {i} and frame {j}?",
-        "Relative to the camera, in which direction is the {o} moving between frame {i} and frame {j}?",
-    ]
+    colours, cats = list(scene.COLOURS), list(scene.CATEGORIES)
+    adjs, wheres = ["", "small ", "large "], ["on the left", "on the right", "in the middle", "in front", "at the back"]
+    words = list(qa.OPTION_TEXT.values()) + [qa.CANNOT]
     out = [prompts.ST_SYSTEM, prompts.DEFAULT_SYSTEM, prompts.DIRECT_SUFFIX, prompts.COT_SUFFIX,
-           "system user assistant These are frames of a video. Options:"]
+           "system user assistant These are frames of a video. Options:",
+           "<|im_start|>system\n<|im_end|>\n<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n" * 20]
     num = lambda: f"{rng.uniform(-5, 5):.1f}"  # noqa: E731 - one-line local helper
+    templates = [t for ts in qa.TEMPLATES.values() for t in ts]
     for _ in range(n):
-        o = f"{rng.choice(colours)} {rng.choice(shapes)}"
+        obj = f"the {rng.choice(adjs)}{rng.choice(colours)} {rng.choice(cats)} {rng.choice(wheres)}"
         i, j = sorted(rng.choice(32, 2, replace=False).tolist())
-        q = str(rng.choice(templates)).format(i=i, j=j, o=o)
-        opts = "\n".join(f"{k}. {num() if rng.random() < 0.6 else rng.choice(dirs)}" for k in "ABCD")
+        q = str(rng.choice(templates)).format(i=i, j=j, n=31, obj=obj)
+        opts = "\n".join(f"{k}. {num() if rng.random() < 0.5 else rng.choice(words)}" for k in "ABCD")
         c = lambda: f"[{num()}, {num()}, {num()}]" if rng.random() < 0.8 else "null"  # noqa: E731
         cot = (f"<thinking>**Spatial State (Initial Frame):**\n- Camera Center: {c()}\n- Object Center: {c()}\n"
                f"**Spatial State (Final Frame):**\n- Camera Center: {c()}\n- Object Center: {c()}\n"
-               f"The {o} moved {rng.choice(dirs)} by {abs(float(num())):.1f} meters.</thinking>"
+               f"Given that we observed {obj} moving, the only plausible value among the options is "
+               f"\"{rng.choice(words)}\" ({rng.choice(list('ABCD'))}).</thinking>"
                f"<answer>{rng.choice(list('ABCD'))}</answer>")
-        out.append(f"{q}\nOptions:\n{opts}\n<{rng.uniform(0, 16):.1f} seconds>\n{cot}")
+        out.append(f"These are frames of a video.\n{q}\nOptions:\n{opts}\n<{rng.uniform(0, 16):.1f} seconds>\n{cot}")
     # Every integer 0-999 and 2-decimal numbers: digit-group merges fill the vocabulary up to ~2k entries.
     out += [" ".join(str(k) for k in range(s, s + 50)) for s in range(0, 1000, 50)]
     out += [" ".join(f"{x:.2f}" for x in rng.uniform(-20, 20, 40)) for _ in range(200)]
@@ -120,7 +123,7 @@ def build_small_tokenizer(out_dir: str | os.PathLike, vocab_size: int = SMALL_VO
 
 def small_tokenizer_dir() -> Path:
     """The cached small tokenizer (built on first use, ~1 s)."""
-    d = common.resolve(MODELS_DIR) / f"tokenizer-small-bpe{SMALL_VOCAB}"
+    d = common.resolve(MODELS_DIR) / f"tokenizer-small-bpe{SMALL_VOCAB}-v{SMALL_TOKENIZER_VERSION}"
     return d if (d / "tokenizer.json").exists() else build_small_tokenizer(d)
 
 
@@ -216,7 +219,7 @@ def tiny_dir(spec: str) -> Path:
     """Cached folder of a tiny spec, built on first use: ``outputs/models/tiny-<family>-<tok>[-sizes]``."""
     family, qwen_tok, size = parse_tiny(spec)
     extra = "".join(f"-{k}{v}" for k, v in size.items() if v != TINY_SIZE[k])
-    d = common.resolve(MODELS_DIR) / f"tiny-{family}-{'qwentok' if qwen_tok else 'smalltok'}{extra}"
+    d = common.resolve(MODELS_DIR) / f"tiny-{family}-{'qwentok' if qwen_tok else f'smalltok{SMALL_TOKENIZER_VERSION}'}{extra}"
     return d if (d / "config.json").exists() else build_tiny(family, d, qwen_tok, **size)
 
 

@@ -154,3 +154,14 @@ def test_read_frames_from_jpegs(tmp_path):
     assert models.read_frames(tmp_path, num_frames=2).shape == (2, 40, 60, 3)  # a folder of images
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         models.read_frames([tmp_path / "missing.jpg"], 1)
+
+
+def test_small_tokenizer_keeps_option_words_whole():
+    # Letter binding is a one-token match only if option texts are (nearly) single tokens: the corpus
+    # is built from the real templates and option texts (models.small_corpus).
+    from transformers import AutoTokenizer
+    from mllm4d import qa
+    tok = AutoTokenizer.from_pretrained(str(models.small_tokenizer_dir()))
+    for text in qa.OPTION_TEXT.values():
+        assert len(tok.encode(" " + text, add_special_tokens=False)) <= 2, text
+    assert tok.encode("B", add_special_tokens=False) == tok.encode("\nB", add_special_tokens=False)[1:]
