@@ -115,7 +115,9 @@ def given_masks(clip: clips.StereoClip) -> tuple[np.ndarray, list, list, list]:
     if masks is None or not (masks >= 0).any():
         return no_objects(clip)
     M = int(masks.max()) + 1
-    if clip.masks is None and "meta" in gt and gt["meta"].num_objects == M:
+    # An object that is never in view has no mask pixels, so masks.max() undercounts: trust the GT object list
+    # (the object then gets an all-invalid track, like any object that is never observed).
+    if clip.masks is None and "meta" in gt and gt["meta"].num_objects >= M:
         m = gt["meta"]
         return masks, list(m.obj_names), list(m.obj_descriptions), list(m.obj_categories)
     o = clip.objects or {}

@@ -45,7 +45,7 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 SHAPES = ("box", "sphere", "cylinder")
 OBJECT_MOTIONS = ("static", "linear", "turning", "circling", "bouncing")
-CAMERA_MOTIONS = ("static", "dolly", "pan", "orbit", "truck")
+CAMERA_MOTIONS = ("static", "dolly", "pan", "orbit", "truck", "pedestal")
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ class CameraMotion:
     """Left-camera trajectory. Main motion ``kind`` in CAMERA_MOTIONS, plus optional handheld jitter.
 
     ``position`` (m) and ``yaw`` (rad, optical axis heading from +X towards +Y) at t=0; ``pitch`` rad
-    (positive tilts down). dolly: moves along the initial heading at ``speed`` m/s. truck: moves along the
-    camera's right axis at ``speed``. pan: rotates at ``yaw_rate`` rad/s in place. orbit: circles
+    (positive tilts down). dolly: moves along the initial heading at ``speed`` m/s (negative: backwards).
+    truck: moves along the camera's right axis at ``speed``. pedestal: moves along world Z (up) at ``speed``. pan: rotates at ``yaw_rate`` rad/s in place. orbit: circles
     ``target`` (x, y) at ``yaw_rate`` rad/s, keeping the target straight ahead. Jitter: a sum of three
     sinusoids (0.4-2 Hz, phases from ``jitter_seed``) per axis, amplitude ``jitter_pos`` m on the
     position and ``jitter_rot`` rad on yaw/pitch/roll.
@@ -246,6 +246,7 @@ def _camera_poses(kind: np.ndarray, position: np.ndarray, yaw: np.ndarray, pitch
     lin = np.where(kind == 1, 1.0, 0.0)[:, None, None] * np.stack([np.cos(yaw), np.sin(yaw)], -1)[:, None]
     lin += np.where(kind == 4, 1.0, 0.0)[:, None, None] * np.stack([np.sin(yaw), -np.cos(yaw)], -1)[:, None]
     pos[..., :2] += lin * (speed[:, None] * tt)[..., None]                                # dolly / truck
+    pos[..., 2] += np.where(kind == 5, speed, 0.0)[:, None] * tt                          # pedestal (up/down)
     i = np.flatnonzero(kind == 3)                                                         # orbit the target
     if len(i):
         rel = position[i, :2] - target[i]
@@ -411,7 +412,12 @@ def _sample_cameras(rng, room: np.ndarray, T: int, fps: float, motions: np.ndarr
     xy = -fwd * (along - rng.uniform(0.6, 1.3, B))[:, None] + right * (rng.uniform(-0.3, 0.3, B) * across)[:, None]
     kind = motions[rng.integers(len(motions), size=B)]
     sign = rng.choice([-1.0, 1.0], B)
-    speed = np.select([kind == 1, kind == 4], [rng.uniform(0.25, 0.45, B), sign * rng.uniform(0.2, 0.4, B)], 0.0)
+    # Dollies go forwards or backwards (a backward one starts 1.4 m further into the room, clear of the wall) and
+    # pedestals up or down, so that every camera-direction label occurs: a label that never occurs would be a
+    # distractor a model can rule out from the text alone.
+    speed = np.select([kind == 1, kind == 4, kind == 5], [sign * rng.uniform(0.25, 0.45, B),
+                      sign * rng.uniform(0.2, 0.4, B), sign * rng.uniform(0.18, 0.26, B)], 0.0)
+    xy = xy + fwd * np.where((kind == 1) & (sign < 0), 1.4, 0.0)[:, None]
     rate = np.select([kind == 2, kind == 3], [sign * rng.uniform(0.12, 0.25, B), sign * rng.uniform(0.1, 0.2, B)])
     yaw = beta + rng.uniform(-0.3, 0.3, B) - (kind == 2) * rate * (T - 1) / fps / 2    # pans sweep across the room
     d = rng.uniform(2.5, 3.5, B)

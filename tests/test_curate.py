@@ -110,3 +110,18 @@ def test_cli_on_real_format_without_gt_or_masks(tmp_path, small_room, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no stereo clips found"):
         curate.main(["--input", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")])
+
+
+def test_object_never_in_view_keeps_the_gt_object_list():
+    # the last GT object never appears: its mask id is absent, but the curated metadata must still list it
+    # (02_solver's label agreement pairs curated and GT objects one to one)
+    import dataclasses
+    cfg = params()
+    clip = curate.make_clip(("synthetic", 0), cfg)
+    gt = clip.gt
+    last = gt["meta"].num_objects - 1
+    clip = dataclasses.replace(clip, gt={**gt, "instance": np.where(gt["instance"] == last, -1, gt["instance"])})
+    masks, names, descs, cats = curate.given_masks(clip)
+    assert names == list(gt["meta"].obj_names)
+    meta, _ = curate.curate_clip(clip, cfg)
+    assert meta.num_objects == gt["meta"].num_objects and not meta.obj_valid[:, last].any()

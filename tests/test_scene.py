@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from mllm4d import scene
+from mllm4d import scene, scene_meta
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +141,22 @@ def test_gt_meta_fast_sampled(specs):
                 assert len(pts) == m.obj_point_counts[t, k]
                 assert np.all(np.linalg.norm(pts - true[t, k], axis=1) <= rad[k] + 1e-4)
     assert np.mean(valid) > 0.6
+
+
+def test_surface_samples_batch_matches_each_object(specs):
+    """One batch over mixed shapes = per-object samples; areas sum to the surface area; unit outward normals."""
+    objs = [o for s in specs[:6] for o in s.objects]
+    assert {o.shape for o in objs} == set(scene.SHAPES)
+    pts, nrm, area = scene_meta.surface_samples_batch(objs, 54)
+    for k, o in enumerate(objs):
+        p1, n1, a1 = scene.surface_samples(o, 54)
+        np.testing.assert_array_equal(pts[k], p1), np.testing.assert_array_equal(nrm[k], n1)
+        np.testing.assert_array_equal(area[k], a1)
+        sx, sy, sz = o.size
+        full = {"box": 2 * (sx * sy + sy * sz + sx * sz), "sphere": np.pi * sx * sx,
+                "cylinder": np.pi * sx * sz + np.pi * sx * sx / 2}[o.shape]
+        assert area[k].sum() == pytest.approx(full) and np.allclose(np.linalg.norm(nrm[k], axis=1), 1.0)
+        assert np.all((pts[k] * nrm[k]).sum(1) > 0)                            # convex shapes: normals point out
 
 
 def test_gt_meta_batch_equals_single(specs):
