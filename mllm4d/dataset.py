@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from . import clips, common, cot, exports, prompts, qa, reward, solver
+from .selection import _scen, select_bench, select_rft, select_sft, take
 
 SPLITS = ("sft", "coldstart", "rft", "bench")
 CACHE_VERSION = 2  # layout of items-<hash>/<clip>.json; part of the hash, so an older layout is never reused
@@ -80,6 +81,7 @@ class DatasetParams:
     min_gap_abs: float = common.field(help="min gap between numeric options (m)", ge=0.0)
     decimals: int = common.field(help="decimals of numeric options (paper examples: 1)", ge=0)
     bench_fraction: float = common.field(help="fraction of clips held out for the benchmark", ge=0.0, le=1.0)
+    balance_labels: bool = common.field(help="balance answer labels within categorical subtasks (no text prior)")
     sft_items_per_slice: int = common.field(help="SFT items per each of the 7 slices (paper: 2M / 7)", ge=0)
     bench_items_per_subtask: int = common.field(help="benchmark items per subtask (paper: ~1000)", ge=0)
     rft_items: int = common.field(help="RFT items in total (paper: 30000)", ge=0)
@@ -124,10 +126,29 @@ def rows_for_clips(metas: list[clips.ClipMeta], solver_cfg: solver.SolverConfig,
     """Rows (FORMATS.md, with ``frames``) of several clips: ``solver.solve_clips`` (one vectorised call) →
     ``qa.make_items`` per clip with cap ``caps[k]`` (balanced over the 7 scenarios; None = every relation).
 
-    ``qa.make_items`` draws a clip's options in one batch and raises if one numeric value admits no four distinct
-    options; that clip then falls back to item-by-item templating, skipping (and counting) the bad relations.
+    The rows of all clips are built by one ``qa.make_items_clips`` call (the same draws as ``make_items`` clip
+    after clip, at a fraction of the cost). ``qa.make_items`` raises if one numeric value admits no four
+    distinct options; then the generator is rewound and :func:`_rows_one_by_one` redoes the clips, where such a
+    clip falls back to item-by-item templating, skipping (and counting) the bad relations.
     """
     per_clip, counts = solver.solve_clips(metas, solver_cfg, rng)
+    state = rng.bit_generator.state
+    try:
+        out = qa.make_items_clips(per_clip, metas, rng, qa_cfg, caps)
+    except ValueError:
+        rng.bit_generator.state = state
+        out = _rows_one_by_one(per_clip, metas, qa_cfg, caps, rng, counts)
+    for meta, rows in zip(metas, out):
+        frames = frame_paths(meta.name, meta.num_frames)
+        for row in rows:
+            row["frames"] = frames
+    return out, counts
+
+
+def _rows_one_by_one(per_clip: list[list], metas: list[clips.ClipMeta], qa_cfg: qa.QAConfig, caps: list[int | None],
+                     rng: np.random.Generator, counts: collections.Counter) -> list[list[dict]]:
+    """Rows of each clip by ``qa.make_items``; a clip it rejects is templated relation by relation instead,
+    counting the relations that admit no options as ``counts["qa_rejected"]``."""
     out = []
     for meta, relations, cap in zip(metas, per_clip, caps):
         try:
@@ -140,11 +161,8 @@ def rows_for_clips(metas: list[clips.ClipMeta], solver_cfg: solver.SolverConfig,
                     seen[rel.scenario] += 1
                 except ValueError:
                     counts["qa_rejected"] += 1
-        frames = frame_paths(meta.name, meta.num_frames)
-        for row in rows:
-            row["frames"] = frames
         out.append(rows)
-    return out, counts
+    return out
 
 
 def clip_rows(meta: clips.ClipMeta, solver_cfg: solver.SolverConfig, qa_cfg: qa.QAConfig, cap: int,
@@ -176,67 +194,6 @@ def qa_config(cfg: DatasetParams) -> qa.QAConfig:
     return qa.QAConfig(option_order=cfg.option_order, distractor_lo=cfg.distractor_lo,
                        distractor_hi=cfg.distractor_hi, min_gap_rel=cfg.min_gap_rel, min_gap_abs=cfg.min_gap_abs,
                        decimals=cfg.decimals)
-
-
-def take(pool: list[dict], n: int, rng: np.random.Generator) -> list[dict]:
-    """``min(n, len(pool))`` items drawn without replacement, in draw order."""
-    idx = rng.permutation(len(pool))[:n]
-    return [pool[k] for k in idx]
-
-
-def allocate(total: int, weights: tuple[float, ...] | list[float]) -> list[int]:
-    """Largest-remainder split of ``total`` by ``weights`` (ties to the earlier entry).
-
-    >>> allocate(10, (0.192, 0.167, 0.2, 0.192, 0.167, 0.083))
-    [2, 2, 2, 2, 1, 1]
-    """
-    w = np.asarray(weights, float)
-    if total <= 0 or w.sum() <= 0:
-        return [0] * len(w)
-    exact = total * w / w.sum()
-    base = np.floor(exact).astype(int)
-    order = sorted(range(len(w)), key=lambda k: (-(exact[k] - base[k]), k))
-    for k in order[: total - int(base.sum())]:
-        base[k] += 1
-    return base.tolist()
-
-
-def significant_motion(item: dict, min_motion_m: float) -> bool:
-    """RFT filter: the camera or the queried object moves ≥ ``min_motion_m`` between the anchors."""
-    m = item["motion"]
-    return max(m["camera"], m["object"] or 0.0) >= min_motion_m
-
-
-def select_sft(items: list[dict], per_slice: int, rng: np.random.Generator) -> list[dict]:
-    """The 7 equal slices (paper Fig. 7); rows ordered by slice, then draw order."""
-    out = []
-    for key in cot.SCENARIOS:
-        out += take([it for it in items if _scen(it) == key], per_slice, rng)
-    return out
-
-
-def select_rft(items: list[dict], prefer_not: set[str], cfg: DatasetParams, rng: np.random.Generator) -> list[dict]:
-    """R1-30k-style set: Fig. 8 mix over subtasks of significant-motion items, items whose id is not in
-    ``prefer_not`` (the SFT items) first, SFT items only to fill a subtask's quota."""
-    pool = [it for it in items if significant_motion(it, cfg.rft_min_motion_m)]
-    out = []
-    for sub, n in zip(prompts.SUBTASKS, allocate(cfg.rft_items, cfg.rft_mix)):
-        fresh = [it for it in pool if it["row"]["subtask"] == sub and it["row"]["id"] not in prefer_not]
-        reused = [it for it in pool if it["row"]["subtask"] == sub and it["row"]["id"] in prefer_not]
-        out += take(fresh, n, rng) + take(reused, max(0, n - len(fresh)), rng)
-    return out
-
-
-def select_bench(items: list[dict], per_subtask: int, rng: np.random.Generator) -> list[dict]:
-    """Six balanced subtasks: each gets min(per_subtask, smallest non-empty subtask pool) items."""
-    pools = {s: [it for it in items if it["row"]["subtask"] == s] for s in prompts.SUBTASKS}
-    sizes = [len(p) for p in pools.values() if p]
-    n = min([per_subtask] + sizes)
-    return [it for s in prompts.SUBTASKS for it in take(pools[s], n, rng)]
-
-
-def _scen(item: dict) -> str:
-    return cot.scenario(item["row"]["subtask"], item["row"].get("variant"))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -369,11 +326,12 @@ def build(cfg: DatasetParams, run_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"{cur}: none of the {len(ok)} ok clips could be read; first reasons: {dict(skipped)}")
     train = [it for cid in train_ids for it in per_clip.get(cid, [])]
     bench_pool = [it for cid in bench_ids for it in per_clip.get(cid, [])]
-    sft = select_sft(train, cfg.sft_items_per_slice, np.random.default_rng([cfg.seed, 2]))
+    sft = select_sft(train, cfg.sft_items_per_slice, np.random.default_rng([cfg.seed, 2]), cfg.balance_labels)
     load = lambda cid: clips.load_meta(cur / ("gt" if cfg.use_gt_meta else "meta") / f"{cid}.npz")  # noqa: E731
     cold_rows, cold_stats = coldstart(sft, cfg, run_dir, load)
     rft = select_rft(train, {it["row"]["id"] for it in sft}, cfg, np.random.default_rng([cfg.seed, 4]))
-    bench = select_bench(bench_pool, cfg.bench_items_per_subtask, np.random.default_rng([cfg.seed, 5]))
+    bench = select_bench(bench_pool, cfg.bench_items_per_subtask, np.random.default_rng([cfg.seed, 5]),
+                         cfg.balance_labels)
     splits = {"sft": [it["row"] for it in sft], "coldstart": cold_rows, "rft": [it["row"] for it in rft],
               "bench": [it["row"] for it in bench]}
     used = sorted({(r["clip_id"], len(r["frames"])) for rows in splits.values() for r in rows})

@@ -36,9 +36,10 @@ argument, drawn in one batch per call, so rows are deterministic given the rng s
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+import functools
+import operator
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -102,7 +103,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "frame {j} of {n}?",
     ),
 }
-_NCOLS = 13  # random numbers per item: template 1, rank 1, distractor draws 3, shuffle 4, crd pool 4
+_NCOLS = 14  # random numbers per item: template 1, rank 1, distractor draws 3, shuffle 4, crd pool 5
 
 
 @dataclass(frozen=True)
@@ -171,21 +172,42 @@ def numeric_options(values: np.ndarray, u: np.ndarray, cfg: QAConfig) -> tuple[n
     return np.concatenate([t[:, None], np.where(is_b, below, above)], axis=1), b
 
 
-def _fixed_options(key: str, label: str) -> tuple[list[str], list[int]]:
-    """ocrd/ocrdir: texts (answer first) and canonical sort keys: the 3 labels in label-set order, then CANNOT."""
+_CAT_TEXTS: tuple[str, ...] = tuple(OPTION_TEXT.values()) + (CANNOT,)   # categorical texts; "text ids" index this
+_CRD_TEXT = np.array([_CAT_TEXTS.index(OPTION_TEXT[l]) for l in CRD_LABELS])    # CRD_LABELS index -> text id
+_LETTERS = np.array(LETTERS, object)
+_LAYOUT_KEY = operator.itemgetter(1, 2, 7, 11)    # Relation (subtask, variant, label, exclude)
+_SCENARIO_KEY = operator.itemgetter(1, 2)        # Relation (subtask, variant)
+
+
+class _Layout(NamedTuple):
+    """The row-independent part of a relation's options: what (subtask, variant, label, exclude) fixes."""
+
+    templates: tuple[str, ...]    # the scenario's question paraphrases
+    texts: tuple[int, ...]        # 4 text ids, answer first (numeric: all −1; crd: answer, then −1 = drawn per row)
+    canon: tuple[int, ...]        # canonical sort keys: label-set order, CANNOT last (numeric: the grid, per row)
+    pool: tuple[int, ...]         # crd: the allowed distractors (CRD_LABELS indices, label-set order), −1 padded
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(subtask: str, variant: str, label: str | None, exclude: tuple) -> _Layout:
+    """Options of a relation as far as they do not depend on its random draws (cached: a handful of distinct
+    keys occur). ocrd/ocrdir: the answer, the scenario's other two labels in label-set order, then CANNOT. crd:
+    the answer plus a pool of directions that are neither the answer nor in ``exclude`` (3 drawn per row)."""
+    key = f"{subtask}-{variant}" if variant else subtask
+    none = (-1,) * 4
+    if label is None:                                  # numeric: texts and canonical keys come from the grid
+        return _Layout(TEMPLATES[key], none, none, (-1,) * 5)
+    if key == "crd":
+        pool = [k for k, l in enumerate(CRD_LABELS) if l != label and l not in exclude]
+        if len(pool) < 3:
+            raise ValueError(f"crd: fewer than 3 distractors remain for {label!r} excluding {exclude}")
+        a = CRD_LABELS.index(label)
+        return _Layout(TEMPLATES[key], (int(_CRD_TEXT[a]), -1, -1, -1), (a, -1, -1, -1),
+                       tuple(pool) + (-1,) * (5 - len(pool)))
     labels = LABELS[key]
-    rest = [l for l in labels if l != label]
-    return [OPTION_TEXT[l] for l in [label] + rest] + [CANNOT], [labels.index(l) for l in [label] + rest] + [3]
-
-
-_FIXED = {(k, l): _fixed_options(k, l) for k in LABELS if k != "crd" for l in LABELS[k]}
-
-
-def _crd_options(rel: Relation, u_pool: np.ndarray) -> tuple[list[str], list[int]]:
-    """crd: the answer plus 3 random non-excluded directions (texts, canonical keys = label-set order)."""
-    pool = [l for l in CRD_LABELS if l != rel.label and l not in rel.exclude]
-    labels = [rel.label] + [pool[q] for q in np.argsort(u_pool[:len(pool)])[:3]]
-    return [OPTION_TEXT[l] for l in labels], [CRD_LABELS.index(l) for l in labels]
+    order = [label] + [l for l in labels if l != label]
+    return _Layout(TEMPLATES[key], tuple(_CAT_TEXTS.index(OPTION_TEXT[l]) for l in order) + (len(_CAT_TEXTS) - 1,),
+                   tuple(labels.index(l) for l in order) + (3,), (-1,) * 5)
 
 
 def descriptions(meta: Any) -> list[str]:
@@ -198,46 +220,67 @@ def descriptions(meta: Any) -> list[str]:
     return out
 
 
-def _rows(rels: Sequence[Relation], frames: Sequence[int], descs: Sequence[Sequence[str]], u: np.ndarray,
-          cfg: QAConfig, ids: Sequence[str]) -> list[dict]:
-    """Rows for ``rels``; relation q's clip has ``frames[q]`` frames and object descriptions ``descs[q]``;
-    ``u`` (N, _NCOLS) uniforms. Vectorised where it pays (numeric options, permutations); one loop builds dicts."""
+def _options(rels: Sequence[Relation], u: np.ndarray, cfg: QAConfig) -> tuple[list, list, list]:
+    """Per relation: its 4 option texts in A-D order, its answer letter and its question template; ``u`` (N,
+    _NCOLS) uniforms (template 0, numeric rank + draws 1-4, shuffle 5-8, crd distractors 9-13).
+
+    Vectorised over all rows: option texts are ids into one vocabulary (categorical texts, then each distinct
+    numeric grid value formatted once), answer first; crd rows draw 3 distractors from their pool (every pool
+    entry has its own uniform, the 3 smallest win: until 2026-12 only 4 uniforms were drawn, so the 5th direction of
+    a full pool could never be a distractor, a text prior on the answer); the order is ``argsort`` of the shuffle uniforms or of the
+    canonical keys. Raises ValueError if a numeric value admits no four options (``numeric_options``).
+    """
     N = len(rels)
-    num = np.fromiter((r.value is not None for r in rels), bool, N)
-    grid = np.zeros((N, 4), np.int64)
+    codes: dict[tuple, int] = {}
+    lid = np.fromiter((codes.setdefault(k, len(codes)) for k in map(_LAYOUT_KEY, rels)), np.int64, N)
+    lays = [_layout(*k) for k in codes]
+    texts = np.array([l.texts for l in lays], np.int64)[lid]
+    canon = np.array([l.canon for l in lays], np.int64)[lid]
+    values = [r.value for r in rels]
+    num = np.fromiter((v is not None for v in values), bool, N)
+    vocab = list(_CAT_TEXTS)
     if num.any():
-        grid[num] = numeric_options(np.fromiter((r.value for r in rels if r.value is not None), float),
-                                    u[num, 1:5], cfg)[0]
+        grid = numeric_options(np.fromiter((v for v in values if v is not None), float), u[num, 1:5], cfg)[0]
+        uniq, inv = np.unique(grid, return_inverse=True)
+        fmt = f"{{:.{cfg.decimals}f}}".format
+        vocab += [fmt(x) for x in (uniq * 10.0 ** -cfg.decimals).tolist()]
+        texts[num], canon[num] = len(_CAT_TEXTS) + inv.reshape(grid.shape), grid
+    if (texts[~num, 0] < 0).any():
+        raise ValueError("a categorical relation has no label")
+    crd = ~num & (texts[:, 1] < 0)
+    if crd.any():  # one uniform per pool entry (up to 5): every non-excluded direction can be a distractor
+        pool = np.array([l.pool for l in lays], np.int64)[lid[crd], :5]
+        pick = np.take_along_axis(pool, np.argsort(np.where(pool >= 0, u[crd, 9:14], np.inf), axis=1,
+                                                   kind="stable")[:, :3], axis=1)
+        texts[crd, 1:], canon[crd, 1:] = _CRD_TEXT[pick], pick
     if cfg.option_order == "shuffled":
         perm = np.argsort(u[:, 5:9], axis=1)
     else:
-        perm = np.argsort(grid, axis=1, kind="stable")         # numeric rows; categorical ones re-sorted below
-    u0 = u[:, 0].tolist()
-    step, dec = 10.0 ** -cfg.decimals, cfg.decimals
-    fmt = f"{{:.{dec}f}}".format
-    values = (grid * step).tolist()
-    perms = perm.tolist()
+        perm = np.argsort(canon, axis=1, kind="stable")
+    options = np.array(vocab, object)[np.take_along_axis(texts, perm, axis=1)].tolist()
+    answers = _LETTERS[np.argmax(perm == 0, axis=1)].tolist()
+    ntmpl = np.array([len(l.templates) for l in lays], np.int64)[lid]
+    which = (u[:, 0] * ntmpl).astype(np.int64).tolist()
+    return options, answers, [lays[l].templates[t] for l, t in zip(lid.tolist(), which)]
+
+
+def _rows(rels: Sequence[Relation], frames: Sequence[int], descs: Sequence[Sequence[str]], u: np.ndarray,
+          cfg: QAConfig, ids: Sequence[str]) -> list[dict]:
+    """Rows for ``rels``; relation q's clip has ``frames[q]`` frames and object descriptions ``descs[q]``;
+    ``u`` (N, _NCOLS) uniforms. Everything but the row dicts is vectorised (``_options``); one loop builds them."""
+    options, answers, templates = _options(rels, u, cfg)
     rows = []
-    for q, rel in enumerate(rels):
-        key = f"{rel.subtask}-{rel.variant}" if rel.variant else rel.subtask
-        if num[q]:
-            texts = [fmt(x) for x in values[q]]
-            pq = perms[q]
-        else:
-            texts, canon = _crd_options(rel, u[q, 9:13]) if key == "crd" else _FIXED[key, rel.label]
-            pq = perms[q] if cfg.option_order == "shuffled" else sorted(range(4), key=canon.__getitem__)
-        answer = LETTERS[pq.index(0)]
-        tmpl = TEMPLATES[key]
-        question = tmpl[int(u0[q] * len(tmpl))].format(i=rel.frame_i, j=rel.frame_j, n=frames[q] - 1,
-                                                       obj=descs[q][rel.obj] if rel.obj >= 0 else "")
-        cam, obj = rel.camera_center, rel.object_center
-        rows.append({"id": ids[q], "clip_id": rel.clip_id, "subtask": rel.subtask, "variant": rel.variant,
-                     "object": rel.obj, "question": question,
-                     "options": {"A": texts[pq[0]], "B": texts[pq[1]], "C": texts[pq[2]], "D": texts[pq[3]]},
-                     "answer": answer, "frame_i": rel.frame_i, "frame_j": rel.frame_j,
-                     "solution": {"answer": answer,
-                                  "camera_center": [None if c is None else list(c) for c in cam],
-                                  "object_center": [None if c is None else list(c) for c in obj]}})
+    for rel, rid, n, desc, tmpl, (a, b, c, d), ans in zip(rels, ids, frames, descs, templates, options, answers):
+        (ci, cj), (oi, oj) = rel.camera_center, rel.object_center
+        rows.append({"id": rid, "clip_id": rel.clip_id, "subtask": rel.subtask, "variant": rel.variant,
+                     "object": rel.obj, "question": tmpl.format(i=rel.frame_i, j=rel.frame_j, n=n - 1,
+                                                                obj=desc[rel.obj] if rel.obj >= 0 else ""),
+                     "options": {"A": a, "B": b, "C": c, "D": d}, "answer": ans,
+                     "frame_i": rel.frame_i, "frame_j": rel.frame_j,
+                     "solution": {
+                         "answer": ans,
+                         "camera_center": [None if ci is None else list(ci), None if cj is None else list(cj)],
+                         "object_center": [None if oi is None else list(oi), None if oj is None else list(oj)]}})
     return rows
 
 
@@ -247,35 +290,67 @@ def make_item(rel: Relation, meta: Any, rng: np.random.Generator, cfg: QAConfig,
                  [f"{rel.clip_id}-{rel.scenario}-{index:03d}"])[0]
 
 
+def _n_chosen(n: int, cap: int | None) -> int:
+    """How many of a clip's ``n`` relations ``select`` keeps under ``cap`` (independent of the draws)."""
+    return n if cap is None or n <= cap else len(range(n)[:cap])
+
+
+def _cumcount(groups: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries share its group (int codes)."""
+    o = np.argsort(groups, kind="stable")
+    g = groups[o]
+    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    out = np.empty(len(g), np.int64)
+    out[o] = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
+    return out
+
+
+def _choose(relations: Sequence[Sequence[Relation]], keys: np.ndarray,
+            caps: Sequence[int | None]) -> tuple[list[Relation], list[str], list[int]]:
+    """``select`` for every clip at once, with the uniforms given (``keys``, one per relation, clip after clip).
+
+    A capped clip's relations are ordered by (rank of its key within its scenario, key), i.e. round-robin over
+    scenarios in random order, and cut at the cap; an uncapped clip keeps its order. Returns the chosen
+    relations (clip after clip), their ids ``<clip>-<scenario>-<k:03d>`` (k counting per scenario within the
+    clip) and the number chosen per clip.
+    """
+    L = np.array([len(g) for g in relations], np.int64)
+    n, flat = [_n_chosen(a, c) for a, c in zip(L.tolist(), caps)], [r for g in relations for r in g]
+    if not flat:
+        return [], [], n
+    codes: dict[tuple, int] = {}
+    scen = np.fromiter((codes.setdefault(k, len(codes)) for k in map(_SCENARIO_KEY, flat)), np.int64, len(flat))
+    clip = np.repeat(np.arange(len(L)), L)
+    local = np.arange(len(flat)) - np.repeat(np.cumsum(L) - L, L)
+    capped = (np.array(n) < L)[clip]
+    group = clip * len(codes) + scen
+    o = np.argsort(keys, kind="stable")
+    rank = np.empty(len(flat), np.int64)
+    rank[o] = _cumcount(group[o])                                   # rank of the key within (clip, scenario)
+    order = np.lexsort((np.where(capped, keys, local), np.where(capped, rank, 0), clip))
+    keep = order[local < np.repeat(n, L)]                           # order is grouped by clip: local = position
+    names = [f"{s}-{v}" if v else s for s, v in codes]
+    ids = [f"{flat[q].clip_id}-{names[s]}-{k:03d}"
+           for q, s, k in zip(keep.tolist(), scen[keep].tolist(), _cumcount(group[keep]).tolist())]
+    return [flat[q] for q in keep.tolist()], ids, n
+
+
 def select(relations: Sequence[Relation], rng: np.random.Generator, cap: int | None) -> list[Relation]:
     """At most ``cap`` relations, balanced across scenarios: round-robin over scenarios, random within each
     (draws nothing when no cap applies)."""
     if cap is None or len(relations) <= cap:
         return list(relations)
-    return _select(relations, rng.random(len(relations)), cap)
+    return _choose([relations], rng.random(len(relations)), [cap])[0]
 
 
-def _select(relations: Sequence[Relation], keys: np.ndarray, cap: int | None) -> list[Relation]:
-    """``select`` with the uniforms given: ``keys`` (one per relation) fix the random order."""
-    if cap is None or len(relations) <= cap:
-        return list(relations)
-    seen: dict[str, int] = defaultdict(int)
-    rank = {}
-    for q in np.argsort(keys).tolist():
-        key = relations[q].scenario
-        rank[q] = (seen[key], keys[q])
-        seen[key] += 1
-    return [relations[q] for q in sorted(rank, key=rank.__getitem__)[:cap]]
-
-
-def _ids(rels: Sequence[Relation]) -> list[str]:
-    seen: dict[str, int] = defaultdict(int)
-    out = []
-    for r in rels:
-        key = f"{r.subtask}-{r.variant}" if r.variant else r.subtask
-        out.append(f"{r.clip_id}-{key}-{seen[key]:03d}")
-        seen[key] += 1
-    return out
+def _per_clip(metas: Sequence[Any], n: Sequence[int]) -> tuple[list[int], list[list[str]]]:
+    """Frame count and object descriptions of each chosen row (``n[b]`` rows of clip ``metas[b]``)."""
+    frames, descs = [], []
+    for meta, k in zip(metas, n):
+        if k:
+            frames += [meta.num_frames] * k
+            descs += [descriptions(meta)] * k
+    return frames, descs
 
 
 def make_items(relations: Sequence[Relation], meta: Any, rng: np.random.Generator, cfg: QAConfig,
@@ -285,24 +360,42 @@ def make_items(relations: Sequence[Relation], meta: Any, rng: np.random.Generato
     Ids are ``<clip>-<scenario>-<k:03d>`` with k counting per scenario within the clip, so they are unique in a
     dataset as long as clip ids are.
     """
-    return make_items_batch([relations], [meta], rng, cfg, cap_per_clip)
+    return make_items_clips([relations], [meta], rng, cfg, [cap_per_clip])[0]
+
+
+def make_items_clips(relations: Sequence[Sequence[Relation]], metas: Sequence[Any], rng: np.random.Generator,
+                     cfg: QAConfig, caps: Sequence[int | None]) -> list[list[dict]]:
+    """``[make_items(r, m, rng, cfg, c) for r, m, c in zip(relations, metas, caps)]``, draw for draw, in one pass.
+
+    Why: per clip, the fixed numpy cost of option building and a garbage collection on leaving the no-GC section
+    dominated the 2M-item benchmark. The draws are the same: a clip's selection keys and option uniforms are
+    consecutive doubles of ``rng``, so one block is drawn and cut as ``make_items`` would have drawn it (how many
+    rows a cap keeps does not depend on the draws). Raises ValueError like ``make_items`` (``rng`` then advanced).
+    """
+    if not relations:
+        return []
+    L = [len(g) for g in relations]
+    is_key = np.repeat(np.tile([True, False], len(L)),
+                       np.column_stack([L, [_NCOLS * _n_chosen(a, c) for a, c in zip(L, caps)]]).ravel())
+    block = rng.random(len(is_key))
+    chosen, ids, n = _choose(relations, block[is_key], caps)
+    if not chosen:
+        return [[] for _ in L]
+    frames, descs = _per_clip(metas, n)
+    with no_gc():
+        rows = _rows(chosen, frames, descs, block[~is_key].reshape(-1, _NCOLS), cfg, ids)
+    ends = np.cumsum(n).tolist()
+    return [rows[e - k:e] for e, k in zip(ends, n)]
 
 
 def make_items_batch(relations: Sequence[Sequence[Relation]], metas: Sequence[Any], rng: np.random.Generator,
                      cfg: QAConfig, cap_per_clip: int | None = None) -> list[dict]:
-    """``make_items`` over many clips at once (``relations[b]`` belongs to ``metas[b]``; the bulk fast path:
-    two random draws in total instead of two per clip). Rows come out clip by clip."""
-    keys = rng.random(sum(len(r) for r in relations))
-    rels, frames, descs, ids, off = [], [], [], [], 0
-    for group, meta in zip(relations, metas):
-        chosen = _select(group, keys[off:off + len(group)], cap_per_clip)
-        off += len(group)
-        if chosen:
-            rels += chosen
-            frames += [meta.num_frames] * len(chosen)
-            descs += [descriptions(meta)] * len(chosen)
-            ids += _ids(chosen)
-    if not rels:
+    """``make_items`` over many clips at once (``relations[b]`` belongs to ``metas[b]``; two random draws in
+    total: every clip's selection keys, then every row's uniforms, so rows differ from ``make_items_clips``).
+    Rows come out clip by clip."""
+    chosen, ids, n = _choose(relations, rng.random(sum(len(r) for r in relations)), [cap_per_clip] * len(metas))
+    if not chosen:
         return []
+    frames, descs = _per_clip(metas, n)
     with no_gc():
-        return _rows(rels, frames, descs, rng.random((len(rels), _NCOLS)), cfg, ids)
+        return _rows(chosen, frames, descs, rng.random((len(chosen), _NCOLS)), cfg, ids)

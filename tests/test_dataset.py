@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mllm4d import clips, common, cot, dataset, prompts, reward, scene
+from mllm4d import clips, common, cot, dataset, prompts, reward, scene, selection
 
 SOLVER = dict(min_frame_gap=4, pairs_per_clip=6, min_visible_frac=0.3, min_points=20, nearest_percentile=2.0,
               min_camera_move=0.3, min_object_move=0.3, min_distance=0.3, tau_crd=0.15, crd_dominance=1.5,
@@ -21,7 +21,7 @@ N_CLIPS = 12
 def params(root: Path, **over) -> dataset.DatasetParams:
     base = dict(outputs_root=str(root), run_name="t", seed=0, curation_run="c", solver_run="s", use_gt_meta=False,
                 cap_per_clip=20, option_order="shuffled", distractor_lo=0.25, distractor_hi=1.75, min_gap_rel=0.15,
-                min_gap_abs=0.1, decimals=1, bench_fraction=0.34, sft_items_per_slice=8, bench_items_per_subtask=5,
+                min_gap_abs=0.1, decimals=1, bench_fraction=0.34, balance_labels=False, sft_items_per_slice=8, bench_items_per_subtask=5,
                 rft_items=24, rft_mix=list(dataset.RFT_MIX_FIG8), rft_min_motion_m=0.3, coldstart_per_scenario=3,
                 coldstart_k=3, coldstart_reward="st", teacher="geometric", teacher_noise_m=0.2,
                 teacher_wrong_prob=0.3, teacher_url="", teacher_model="")
@@ -104,7 +104,7 @@ def test_rft_mix_motion_and_sft_overlap_only_to_fill(built):
     rft, sft = common.read_jsonl(run / "rft.jsonl"), common.read_jsonl(run / "sft.jsonl")
     sft_ids = {r["id"] for r in sft}
     assert m["rft_in_sft"] == len({r["id"] for r in rft} & sft_ids)
-    target = dict(zip(prompts.SUBTASKS, dataset.allocate(cfg.rft_items, cfg.rft_mix)))
+    target = dict(zip(prompts.SUBTASKS, selection.allocate(cfg.rft_items, cfg.rft_mix)))
     assert all(m["splits"]["rft"]["subtask"].get(s, 0) <= n for s, n in target.items())
     items = [it for f in sorted((run).glob("items-*/*.json")) for it in common.read_json(f)["items"]]
     meta = {r["clip_id"]: clips.load_meta(Path(cfg.outputs_root) / "01_curation/c/meta" / f"{r['clip_id']}.npz")
@@ -113,7 +113,7 @@ def test_rft_mix_motion_and_sft_overlap_only_to_fill(built):
     for s in prompts.SUBTASKS:  # an SFT item is reused only when the subtask's fresh pool is exhausted
         got = [r for r in rft if r["subtask"] == s]
         fresh = [it for it in items if it["row"]["subtask"] == s and it["row"]["id"] not in sft_ids
-                 and dataset.significant_motion(it, cfg.rft_min_motion_m) and it["row"]["clip_id"] not in bench_clips]
+                 and selection.significant_motion(it, cfg.rft_min_motion_m) and it["row"]["clip_id"] not in bench_clips]
         if any(r["id"] in sft_ids for r in got):
             assert len(fresh) < len(got) == target[s]
     for r in rft:
@@ -199,30 +199,36 @@ def test_split_clips(n, frac):
         assert be != dataset.split_clips(ids, frac, 8)[1]  # the seed does
 
 
-@pytest.mark.parametrize("total", [0, 1, 7, 100, 30000])
-def test_allocate_fig8(total):
-    got = dataset.allocate(total, dataset.RFT_MIX_FIG8)
-    assert sum(got) == total
-    share = np.array(dataset.RFT_MIX_FIG8) / sum(dataset.RFT_MIX_FIG8)
-    assert np.all(np.abs(np.array(got) - total * share) < 1)
-
-
 def _item(sub, variant="", cam=0.0, obj=None, k=0):
     return {"row": {"id": f"{sub}{variant}{k}", "subtask": sub, "variant": variant, "clip_id": "c"},
             "motion": {"camera": cam, "object": obj}}
 
 
-def test_selection_helpers():
-    rng = np.random.default_rng(0)
-    pool = [_item(s, v, k=k) for s, v in [("cad", ""), ("crd", ""), ("oad", ""), ("ocad", ""), ("ocrd", ""),
-                                          ("ocrdir", "lateral"), ("ocrdir", "longitudinal")] for k in range(5)]
-    sft = dataset.select_sft(pool + [_item("cad", k=9)], 3, rng)
-    assert [dataset._scen(i) for i in sft] == [s for s in cot.SCENARIOS for _ in range(3)]
-    bench = dataset.select_bench(pool + [_item("cad", k=k) for k in range(10, 20)], 9, rng)
-    assert [i["row"]["subtask"] for i in bench].count("cad") == 5  # balanced at the smallest pool (ocrdir: 10)
-    assert dataset.significant_motion(_item("oad", obj=0.5), 0.3)
-    assert not dataset.significant_motion(_item("oad", cam=0.1, obj=0.2), 0.3)
-    assert dataset.significant_motion(_item("cad", cam=0.3), 0.3)
+def test_balanced_build_has_equal_labels(root):
+    cfg = params(root, run_name="bal", balance_labels=True, bench_items_per_subtask=50)
+    dataset.build(cfg, common.stage_dir("03_dataset", "bal", str(root)))
+    rows = common.read_jsonl(root / "03_dataset" / "bal" / "bench.jsonl")
+    for sub in ("crd", "ocrd", "ocrdir"):
+        labels = [selection.answer_label(r) for r in rows if r["subtask"] == sub]
+        counts = {l: labels.count(l) for l in set(labels)}
+        assert counts and max(counts.values()) - min(counts.values()) <= 1, (sub, counts)
+
+
+def test_rows_for_clips_rewinds_to_clip_by_clip_templating_when_a_value_is_rejected():
+    """At 0 decimals small numeric values admit no four options: the rejected relations are counted and the rows
+    equal the one-by-one path from the same generator state; without rejections the bulk path gives them too."""
+    from mllm4d import qa, solver
+    metas = scene.gt_meta_batch(scene.sample_scenes(np.random.default_rng(3), 6))
+    scfg = solver.config_from(SOLVER)
+    for decimals, rejected in ((0, True), (1, False)):
+        qcfg = qa.QAConfig("shuffled", 0.25, 1.75, 0.15, 0.1, decimals)
+        rows, counts = dataset.rows_for_clips(metas, scfg, qcfg, [None, 3, 5, None, 0, 8], np.random.default_rng(4))
+        rng = np.random.default_rng(4)
+        per_clip, ref_counts = solver.solve_clips(metas, scfg, rng)
+        ref = dataset._rows_one_by_one(per_clip, metas, qcfg, [None, 3, 5, None, 0, 8], rng, ref_counts)
+        assert [[{k: v for k, v in r.items() if k != "frames"} for r in rs] for rs in rows] == ref
+        assert (counts["qa_rejected"] > 0) == rejected and counts == ref_counts
+        assert all(r["frames"] == dataset.frame_paths(m.name, 32) for m, rs in zip(metas, rows) for r in rs)
 
 
 def _bench_module():

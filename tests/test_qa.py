@@ -172,3 +172,31 @@ def test_select_and_batch_agree_with_per_clip_semantics():
     rows = qa.make_items_batch([rels, other, []], [META, META, META], np.random.default_rng(1), QCFG, 10)
     assert len(rows) == 15 and [r["clip_id"] for r in rows] == ["clip0007"] * 10 + ["clip0008"] * 5
     assert len({r["id"] for r in rows}) == 15
+
+
+def test_make_items_clips_draws_like_make_items_clip_by_clip():
+    """The bulk path gives the per-clip rows draw for draw (any caps, empty clips) and leaves rng in step."""
+    rels = [rel(s, value=0.5 + 0.3 * k if s in ("cad", "oad", "ocad") else None,
+                label=None if s in ("cad", "oad", "ocad") else solver.LABELS[s][k % 3],
+                exclude=("up",) if s == "crd" and k % 2 else (), i=k, j=k + 9)
+            for s in solver.SCENARIOS for k in range(4)]
+    groups = [rels, rels[:5], [], rels[3:20], [r._replace(clip_id="clip0009") for r in rels]]
+    for cfg in (QCFG, qa.QAConfig(**{**QCFG.__dict__, "option_order": "canonical", "decimals": 2})):
+        for caps in ([None] * 5, [7, 7, 7, 7, 7], [0, 2, 5, 100, -3]):
+            a, b = np.random.default_rng(11), np.random.default_rng(11)
+            one = [qa.make_items(g, META, a, cfg, c) for g, c in zip(groups, caps)]
+            assert qa.make_items_clips(groups, [META] * 5, b, cfg, caps) == one
+            assert a.random() == b.random()
+    with pytest.raises(ValueError, match="no 4 distinct options"):
+        qa.make_items_clips([[rel("cad", value=0.04)]], [META], np.random.default_rng(0), QCFG, [None])
+
+
+def test_every_crd_direction_can_be_a_distractor():
+    # with no excluded axis all five other directions must appear as distractors (a direction that never
+    # appears beside an answer would tell a text-only model something about that answer)
+    rng = np.random.default_rng(0)
+    for label in solver.CRD_LABELS:
+        seen = set()
+        for k in range(200):
+            seen |= set(qa.make_item(rel("crd", label=label), META, rng, QCFG, k)["options"].values())
+        assert seen == {qa.OPTION_TEXT[l] for l in solver.CRD_LABELS}, (label, seen)

@@ -1,0 +1,117 @@
+"""Which items go into each split: SFT slices, RFT mix, balanced benchmark, answer-label balancing (paper §3,
+Figs. 7-8; used by :mod:`mllm4d.dataset`).
+
+Items are ``{"row": row, "motion": {"camera": m, "object": m | None}}`` (``dataset.clip_items``). Every draw comes
+from the ``rng`` argument, so a selection is deterministic given the generator state. Pure functions, no I/O.
+"""
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import numpy as np
+
+from . import cot, prompts, solver
+
+
+def take(pool: list[dict], n: int, rng: np.random.Generator, balance: bool = False) -> list[dict]:
+    """``min(n, len(pool))`` items drawn without replacement, in draw order; with ``balance``, in
+    :func:`label_order` (answer labels as equal as the pool allows)."""
+    idx = rng.permutation(len(pool))
+    picked = [pool[k] for k in idx]
+    return (label_order(picked) if balance else picked)[:n]
+
+
+def answer_label(row: dict) -> str:
+    """The answer's label for balancing: ``<variant>:<option text>`` for categorical rows, "" for numeric ones
+    (their answer letters and ranks are already uniform, ``qa.numeric_options``)."""
+    if row["subtask"] in solver.NUMERIC:
+        return ""
+    return f"{row.get('variant', '')}:{row['options'][row['answer']]}"
+
+
+def label_order(items: list[dict]) -> list[dict]:
+    """``items`` re-ordered round-robin over answer labels (first-seen label order, draw order within a label):
+    any prefix of length ``k · L`` holds ``k`` items of each of the ``L`` labels while every label lasts.
+
+    Why: the synthetic clips' natural label mix is skewed (about 70 % of object-camera items are "Not moving":
+    most objects are static), so a text-only prior would score far above chance on ocrd/ocrdir. Balancing
+    puts that prior at chance; the paper's label mix is unpublished (deviation noted in docs/DATASETS.md).
+
+    >>> rows = [{"subtask": "ocrd", "options": {"A": t}, "answer": "A"} for t in "xxxy"]
+    >>> [r["options"]["A"] for r in label_order(rows)]
+    ['x', 'y', 'x', 'x']
+    """
+    groups: dict[str, list[dict]] = {}
+    for it in items:
+        groups.setdefault(answer_label(it["row"] if "row" in it else it), []).append(it)
+    out, rounds = [], max((len(g) for g in groups.values()), default=0)
+    for k in range(rounds):
+        out += [g[k] for g in groups.values() if k < len(g)]
+    return out
+
+
+def balanced_size(items: list[dict]) -> int:
+    """How many items a label-balanced selection can hold: L × (count of the rarest label)."""
+    counts = collections.Counter(answer_label(it["row"]) for it in items)
+    return len(counts) * min(counts.values()) if counts else 0
+
+
+def allocate(total: int, weights: tuple[float, ...] | list[float]) -> list[int]:
+    """Largest-remainder split of ``total`` by ``weights`` (ties to the earlier entry).
+
+    >>> allocate(10, (0.192, 0.167, 0.2, 0.192, 0.167, 0.083))
+    [2, 2, 2, 2, 1, 1]
+    """
+    w = np.asarray(weights, float)
+    if total <= 0 or w.sum() <= 0:
+        return [0] * len(w)
+    exact = total * w / w.sum()
+    base = np.floor(exact).astype(int)
+    order = sorted(range(len(w)), key=lambda k: (-(exact[k] - base[k]), k))
+    for k in order[: total - int(base.sum())]:
+        base[k] += 1
+    return base.tolist()
+
+
+def significant_motion(item: dict, min_motion_m: float) -> bool:
+    """RFT filter: the camera or the queried object moves ≥ ``min_motion_m`` between the anchors."""
+    m = item["motion"]
+    return max(m["camera"], m["object"] or 0.0) >= min_motion_m
+
+
+def select_sft(items: list[dict], per_slice: int, rng: np.random.Generator, balance: bool = False) -> list[dict]:
+    """The 7 equal slices (paper Fig. 7); rows ordered by slice, then draw order (``balance``: answer labels
+    round-robin within a slice, :func:`label_order`; a slice larger than the balanced part fills up with the
+    commoner labels)."""
+    out = []
+    for key in cot.SCENARIOS:
+        out += take([it for it in items if _scen(it) == key], per_slice, rng, balance)
+    return out
+
+
+def select_rft(items: list[dict], prefer_not: set[str], cfg: Any, rng: np.random.Generator) -> list[dict]:
+    """``cfg``: any object with ``rft_items``, ``rft_mix``, ``rft_min_motion_m`` and ``balance_labels``
+    (``dataset.DatasetParams``). R1-30k-style set: Fig. 8 mix over subtasks of significant-motion items, items whose id is not in
+    ``prefer_not`` (the SFT items) first, SFT items only to fill a subtask's quota."""
+    pool = [it for it in items if significant_motion(it, cfg.rft_min_motion_m)]
+    out = []
+    for sub, n in zip(prompts.SUBTASKS, allocate(cfg.rft_items, cfg.rft_mix)):
+        fresh = [it for it in pool if it["row"]["subtask"] == sub and it["row"]["id"] not in prefer_not]
+        reused = [it for it in pool if it["row"]["subtask"] == sub and it["row"]["id"] in prefer_not]
+        out += take(fresh, n, rng, cfg.balance_labels) + take(reused, max(0, n - len(fresh)), rng, cfg.balance_labels)
+    return out
+
+
+def select_bench(items: list[dict], per_subtask: int, rng: np.random.Generator, balance: bool = False) -> list[dict]:
+    """Six balanced subtasks: each gets min(per_subtask, smallest non-empty subtask pool) items. With
+    ``balance`` a categorical subtask's pool counts only its label-balanced part (:func:`balanced_size`), so
+    answer labels are equal (±1) within every subtask."""
+    pools = {s: [it for it in items if it["row"]["subtask"] == s] for s in prompts.SUBTASKS}
+    sizes = [balanced_size(p) if balance else len(p) for p in pools.values() if p]
+    n = min([per_subtask] + sizes)
+    return [it for s in prompts.SUBTASKS for it in take(pools[s], n, rng, balance)]
+
+
+def _scen(item: dict) -> str:
+    return cot.scenario(item["row"]["subtask"], item["row"].get("variant"))
