@@ -62,7 +62,7 @@ class EvalParams:
     model: str = common.field(help="models.load spec (folder, hub id, tiny:<family>); '' = model_stage/model_run")
     model_stage: str = common.field(help="upstream model when model is ''", choices=("",) + tuple(MODEL_STAGES))
     model_run: str = common.field(help="run name of model_stage")
-    prompt_mode: str = common.field(help="prompts.messages mode", choices=("direct", "st_cot"))
+    prompt_mode: str = common.field(help="prompts.messages mode", choices=prompts.MODES)
     max_items: int = common.field(help="evaluate the first N bench items (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
     frame_size: int = common.field(help="square frame side in pixels after resizing", ge=28)

@@ -31,6 +31,8 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DIRECT_SUFFIX = "Answer with the option's letter from the given choices directly."
+TEXT_SUFFIX = "Answer with the text of the correct option from the given choices directly."
+MODES: tuple[str, ...] = ("direct", "direct_text", "st_cot")
 COT_SUFFIX = "Output the thinking process in <thinking></thinking> and \n final answer in <answer></answer> tags."
 ST_SYSTEM = (
     "You are a video analysis assistant. Solve the question by a detailed spatial-temporal analysis of the "
@@ -49,8 +51,8 @@ def format_options(options: dict[str, Any], sep: str = ".") -> str:
     return "\n".join(f"{k}{sep} {options[k]}" for k in sorted(options))
 
 
-def direct_user_text(question: str, options: dict[str, Any]) -> str:
-    return f"These are frames of a video.\n{question}\nOptions:\n{format_options(options)}\n{DIRECT_SUFFIX}"
+def direct_user_text(question: str, options: dict[str, Any], suffix: str = DIRECT_SUFFIX) -> str:
+    return f"These are frames of a video.\n{question}\nOptions:\n{format_options(options)}\n{suffix}"
 
 
 def cot_user_text(question: str, options: dict[str, Any]) -> str:
@@ -68,13 +70,22 @@ def _chat(system: str, user: str, answer: str | None) -> list[dict]:
 def messages(row: dict, mode: str = "direct", with_answer: bool = False) -> list[dict]:
     """Chat messages for one dataset row.
 
-    mode: ``"direct"`` (answer = the letter) or ``"st_cot"`` (answer = ``row["cot"]``, which must exist when
-    ``with_answer``). ``with_answer=False`` gives the prompt only (generation, GRPO).
+    mode: ``"direct"`` (answer = the letter), ``"direct_text"`` (answer = the correct option's text, e.g.
+    "Left"; the scorer maps it back to its letter, :func:`answer.extract_choice` rule 6) or ``"st_cot"``
+    (answer = ``row["cot"]``, which must exist when ``with_answer``). ``with_answer=False`` gives the prompt
+    only (generation, GRPO).
+
+    ``direct_text`` is a tiny-profile lever, not the paper's protocol: it takes option-letter binding (a skill
+    a pretrained LLM brings, a random tiny model must first discover) out of what the model has to learn,
+    while the question, the four shuffled options and the scoring of the chosen option stay the same.
     """
     if mode == "direct":
         return _chat(DEFAULT_SYSTEM, direct_user_text(row["question"], row["options"]),
                      row["answer"] if with_answer else None)
+    if mode == "direct_text":
+        return _chat(DEFAULT_SYSTEM, direct_user_text(row["question"], row["options"], TEXT_SUFFIX),
+                     row["options"][row["answer"]] if with_answer else None)
     if mode == "st_cot":
         return _chat(ST_SYSTEM, cot_user_text(row["question"], row["options"]),
                      row["cot"] if with_answer else None)
-    raise ValueError(f"prompt mode must be 'direct' or 'st_cot', got {mode!r}")
+    raise ValueError(f"prompt mode must be one of {MODES}, got {mode!r}")

