@@ -13,7 +13,9 @@ joined with the URL's ``videos_real/…`` / ``videos_synthetic/…`` tail; missi
 Protocol (paper.md §5.1, deviations marked): chat prompts from :func:`prompts.messages` (``direct`` = the SFT
 prompt, ``st_cot`` = the cold-start/GRPO prompt; *deviation*: the release evaluates with VLM4D's own prompt
 texts); ``num_frames`` uniformly sampled frames; greedy decoding by default (*deviation*: the release leaves
-the model's default generation config, unrecorded); the letter comes from :func:`answer.extract_choice`
+the model's default generation config, unrecorded); ``choice: letter_logits`` instead takes the arg-max over the
+four letter tokens' logits (constrained choice; for untrained base models, which rarely generate a letter);
+the letter comes from :func:`answer.extract_choice`
 (the release's cascade, improved) and is matched exactly to the GT letter (the judge step of the release is
 then redundant: only a letter reaches it). Every generation setting is written to ``metrics.json``.
 
@@ -49,7 +51,7 @@ MODEL_STAGES: dict[str, tuple[str, str]] = {
     "05_grpo": ("05_grpo", "model"),
 }
 # settings that change a prediction: rows made under other values are not reused on resume
-_GEN_KEYS = ("prompt_mode", "num_frames", "frame_size", "fps", "max_new_tokens", "do_sample", "temperature",
+_GEN_KEYS = ("prompt_mode", "choice", "num_frames", "frame_size", "fps", "max_new_tokens", "do_sample", "temperature",
              "top_p", "blind_video", "seed")
 
 
@@ -63,6 +65,9 @@ class EvalParams:
     model_stage: str = common.field(help="upstream model when model is ''", choices=("",) + tuple(MODEL_STAGES))
     model_run: str = common.field(help="run name of model_stage")
     prompt_mode: str = common.field(help="prompts.messages mode", choices=prompts.MODES)
+    choice: str = common.field(help="generate: free text -> answer.extract_choice; letter_logits: arg-max over "
+                                    "the option letters' logits (direct prompt only)",
+                               choices=("generate", "letter_logits"))
     max_items: int = common.field(help="evaluate the first N bench items (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
     frame_size: int = common.field(help="square frame side in pixels after resizing", ge=28)
@@ -234,9 +239,12 @@ def predict(cfg: EvalParams, items: list[dict], run_dir: str | Path, model: Any 
             continue
         chats = [prompts.messages({"question": items[i]["question"], "options": items[i]["options"]},
                                   cfg.prompt_mode) for i in batch]
-        texts = models.generate(model, processor, chats, frames, max_new_tokens=cfg.max_new_tokens,
-                                do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p,
-                                batch_size=cfg.batch_size, fps=cfg.fps)
+        if cfg.choice == "letter_logits":
+            texts = models.letter_choices(model, processor, chats, frames, batch_size=cfg.batch_size, fps=cfg.fps)
+        else:
+            texts = models.generate(model, processor, chats, frames, max_new_tokens=cfg.max_new_tokens,
+                                    do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p,
+                                    batch_size=cfg.batch_size, fps=cfg.fps)
         dt = (time.time() - t0) / len(batch)
         for i, text in zip(batch, texts):
             it = items[i]
@@ -322,6 +330,9 @@ def judge_rows(cfg: EvalParams, items: list[dict], rows: list[dict], run_dir: st
 def run(cfg: EvalParams, run_dir: str | Path, model: Any = None, processor: Any = None) -> dict:
     """Items -> predictions -> metrics.json; returns the metrics."""
     t0 = time.time()
+    if cfg.choice == "letter_logits" and cfg.prompt_mode != "direct":
+        raise common.ParamError(f"parameter 'choice'='letter_logits' needs prompt_mode 'direct' (the answer is a bare "
+                                f"letter), got prompt_mode={cfg.prompt_mode!r}")
     items, skipped = load_items(cfg)
     bench = [it for it in items if it["source"] == "bench"]
     vlm = [it for it in items if it["source"] == "vlm4d"]

@@ -10,7 +10,7 @@ from mllm4d import common, evaluate, models
 from tests.fixtures_data import clip_frames, make_dataset
 
 BASE = dict(outputs_root="outputs", run_name="t", seed=0, dataset_run="fx", model="tiny:qwen3_vl", model_stage="",
-            model_run="", prompt_mode="direct", max_items=0, num_frames=4, frame_size=64, fps=2.0,
+            model_run="", prompt_mode="direct", choice="generate", max_items=0, num_frames=4, frame_size=64, fps=2.0,
             max_new_tokens=6, do_sample=False, temperature=1.0, top_p=1.0, batch_size=4, dtype="float32",
             blind_video=False, vlm4d_questions="", vlm4d_video_root="", n_boot=100,
             judge_url="", judge_model="")
@@ -129,6 +129,20 @@ def test_blind_video_pairs_other_clips(tmp_path, tiny, monkeypatch):
     rows = common.read_jsonl(root / "06_eval" / "t" / "predictions.jsonl")
     assert all(r["video_of"].split("-")[0] != r["id"].split("-")[0] for r in rows)
     assert len(seen) == 4
+
+
+def test_letter_logits_choice_always_names_a_letter(tmp_path, tiny):
+    # the untrained tiny model generates no letter (free text scores 0); restricted to A-D it picks one
+    root = tmp_path / "outputs"
+    make_dataset(root / "03_dataset" / "fx", n_clips=3, rows_per_clip=2)
+    cfg = cfg_of(outputs_root=str(root), choice="letter_logits")
+    m = evaluate.run(cfg, common.start_run("06_eval", cfg), *tiny)
+    rows = common.read_jsonl(root / "06_eval" / "t" / "predictions.jsonl")
+    assert rows and all(r["pred"] in ("A", "B", "C", "D") and r["response"] == r["pred"] for r in rows)
+    assert m["empty_rate"] == 0.0
+    with pytest.raises(common.ParamError, match="choice"):
+        bad = cfg_of(outputs_root=str(root), run_name="t2", choice="letter_logits", prompt_mode="st_cot")
+        evaluate.run(bad, common.start_run("06_eval", bad), *tiny)
 
 
 def test_nothing_to_evaluate_is_an_error(tmp_path):
