@@ -215,15 +215,23 @@ def _event(row: dict, geom: Geometry) -> str:
     return f"the object's apparent size change (from about {r0:.1f} m to {r1:.1f} m away)"
 
 
-def write_cot(row: dict, geom: Geometry, letter: str | None = None, solution: dict | None = None) -> str:
+def write_cot(row: dict, geom: Geometry, letter: str | None = None, solution: dict | None = None,
+              compact: bool = False) -> str:
     """The five-step ST-CoT for ``row`` answering ``letter`` (default: the row's answer).
 
     ``solution`` (default ``row["solution"]``) supplies the Spatial State values; a teacher passes a perturbed
-    copy. Returns ``<thinking>…</thinking><answer>X</answer>``.
+    copy. ``compact``: only the two Spatial State blocks and the synthesis line (~120 instead of ~580 tokens;
+    a tiny-profile lever: a random 0.3 M-parameter model never completes the full chain). Returns
+    ``<thinking>…</thinking><answer>X</answer>``.
     """
     letter = letter or row["answer"]
     sol = solution if solution is not None else row["solution"]
     cam, obj = sol.get("camera_center") or [None, None], sol.get("object_center") or [None, None]
+    if compact:
+        thinking = "\n".join([_state("Initial", cam[0], obj[0]), _state("Final", cam[1], obj[1]),
+                              f"Given that we observed {_event(row, geom)}, the answer is \"{row['options'][letter]}\" "
+                              f"({letter})."])
+        return f"<thinking>\n{thinking}\n</thinking><answer>{letter}</answer>"
     name = "the object" if geom.obj is None else "the target object"
     start = "the scene is viewed from the starting camera pose"
     if geom.obj is not None and _bearing(geom, 0):
@@ -268,7 +276,7 @@ def geometric_teacher(row: dict, geom: Geometry, rng: np.random.Generator, cfg: 
     if rng.random() < float(cfg["wrong_prob"]):
         wrong = [k for k in sorted(row["options"]) if k != letter]
         letter = wrong[int(rng.integers(len(wrong)))]
-    return write_cot(row, geom, letter, _perturb(row["solution"], sigma, rng))
+    return write_cot(row, geom, letter, _perturb(row["solution"], sigma, rng), compact=bool(cfg.get("compact")))
 
 
 def teacher_prompt(row: dict) -> tuple[str, str]:

@@ -93,6 +93,8 @@ class DatasetParams:
     teacher: str = common.field(help="CoT generator: geometric (local stand-in) or openai", choices=tuple(cot.TEACHERS))
     teacher_noise_m: float = common.field(help="geometric teacher: centre noise scale (m)", ge=0.0)
     teacher_wrong_prob: float = common.field(help="geometric teacher: P(answer a wrong option)", ge=0.0, le=1.0)
+    cot_style: str = common.field(help="geometric teacher: full five-step chain (paper) or compact (states + "
+                                       "synthesis, ~120 tokens)", choices=("full", "compact"))
     teacher_url: str = common.field(help="openai teacher: base URL of a /chat/completions endpoint")
     teacher_model: str = common.field(help="openai teacher: model name")
 
@@ -205,7 +207,8 @@ def _digest(obj: Any) -> str:
 
 def teacher_config(cfg: DatasetParams) -> dict:
     """The teacher's ``cfg`` dict (see ``cot.geometric_teacher`` / ``cot.openai_teacher``)."""
-    return {"noise_m": cfg.teacher_noise_m, "wrong_prob": cfg.teacher_wrong_prob, "url": cfg.teacher_url,
+    return {"noise_m": cfg.teacher_noise_m, "wrong_prob": cfg.teacher_wrong_prob, "compact": cfg.cot_style == "compact",
+            "url": cfg.teacher_url,
             "model": cfg.teacher_model, "api_key_env": "MLLM4D_TEACHER_API_KEY"}
 
 

@@ -178,3 +178,15 @@ def test_parse_teacher_reply(reply, expect):
 def test_scenario_keys():
     assert cot.scenario("ocrdir", "lateral") == "ocrdir-lateral" and cot.scenario("cad", "") == "cad"
     assert len(cot.SCENARIOS) == 7 and all(re.fullmatch(r"[a-z-]+", s) for s in cot.SCENARIOS)
+
+
+def test_compact_chain_keeps_the_states_and_the_answer():
+    row, geom = _row(), _geom()
+    full, compact = cot.write_cot(row, geom), cot.write_cot(row, geom, compact=True)
+    assert len(compact) < len(full) / 2
+    for text in (full, compact):
+        assert "**Spatial State (Initial Frame):**" in text and "**Spatial State (Final Frame):**" in text
+        assert text.endswith(f"<answer>{row['answer']}</answer>")
+    sol = [[row["solution"]]]
+    assert reward.REWARDS["st"]([compact], sol, options=[row["options"]])[0] == pytest.approx(
+        reward.REWARDS["st"]([full], sol, options=[row["options"]])[0])

@@ -24,7 +24,7 @@ def params(root: Path, **over) -> dataset.DatasetParams:
                 min_gap_abs=0.1, decimals=1, bench_fraction=0.34, balance_labels=False, sft_items_per_slice=8, bench_items_per_subtask=5,
                 rft_items=24, rft_mix=list(dataset.RFT_MIX_FIG8), rft_min_motion_m=0.3, coldstart_per_scenario=3,
                 coldstart_k=3, coldstart_reward="st", teacher="geometric", teacher_noise_m=0.2,
-                teacher_wrong_prob=0.3, teacher_url="", teacher_model="")
+                teacher_wrong_prob=0.3, cot_style="full", teacher_url="", teacher_model="")
     base.update(over)
     return common.validate(dataset.DatasetParams, base)
 
