@@ -258,14 +258,46 @@ def summarize(log: list[dict], cfg: GRPOParams, seconds: float, steps: int, worl
     return m
 
 
+# Parameters a rerun may change and still resume its checkpoints: how the run executes, and the step budget
+# (GRPO's schedule has no warmup-to-end coupling here, so "train 3 steps instead of 2" continues from step 2).
+EXECUTION_ONLY = ("outputs_root", "num_gpus", "accelerate_config", "logging_steps", "save_steps", "save_total_limit",
+                  "max_steps", "epochs")
+
+
+def run_fingerprint(cfg: GRPOParams) -> dict:
+    """What the checkpoints depend on: the learning parameters, the RFT rows' bytes and the initial policy's files
+    (name, size, mtime: a retrained cold-start model under the same path counts as new)."""
+    from mllm4d import models
+    from mllm4d.sft import file_digest
+    ddir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=("rft.jsonl",))
+    init = Path(models._spec_path(init_spec(cfg)))
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in init.glob("*")) if init.is_dir() else []
+    return {"params": {k: v for k, v in common.as_dict(cfg).items() if k not in EXECUTION_ONLY},
+            "data_sha256": file_digest(ddir / "rft.jsonl"), "init": [str(init), files]}
+
+
+def _claim_checkpoints(ckpt_dir: Path, fingerprint: dict) -> None:
+    """Delete checkpoints made under another fingerprint (resuming them would mix two runs); record ours."""
+    import shutil
+    f = ckpt_dir / "run_fingerprint.json"
+    fp = json.loads(json.dumps(fingerprint))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if ckpt_dir.is_dir() and (not f.exists() or common.read_json(f) != fp):
+        print(f"{ckpt_dir}: parameters, data or initial model changed since the last run, starting afresh", flush=True)
+        shutil.rmtree(ckpt_dir)
+    common.write_json(f, fp)
+
+
 def train(cfg: GRPOParams, run_dir: str | os.PathLike) -> dict:
     """Run GRPO in this process (resuming from the last checkpoint); returns the metrics dict."""
     from transformers.trainer_utils import get_last_checkpoint
 
     run_dir = Path(run_dir)
     common.seed_everything(cfg.seed)
-    trainer = build_trainer(cfg, run_dir)
     ckpt_dir = run_dir / "checkpoints"
+    _claim_checkpoints(ckpt_dir, run_fingerprint(cfg))
+    trainer = build_trainer(cfg, run_dir)
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     t0 = time.time()
     trainer.train(resume_from_checkpoint=last)

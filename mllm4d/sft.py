@@ -155,6 +155,16 @@ def stage_fingerprint(cfg: SFTParams, stage: str, init: str) -> dict:
     return {**d, "stage": stage, "init": init}
 
 
+def file_digest(path: Path, chunk: int = 1 << 24) -> str:
+    """sha256 of a file's bytes (streamed: a 2M-row split of ~3 GB takes a few seconds)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _claim_stage_dir(out: Path, fingerprint: dict) -> bool:
     """Prepare ``out`` for a stage run; True when it already holds the finished stage for ``fingerprint``.
 
@@ -237,11 +247,14 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
     from peft import LoraConfig
     from trl import SFTTrainer
     out = Path(run_dir) / stage
-    if _claim_stage_dir(out, json.loads(json.dumps(stage_fingerprint(cfg, stage, init)))):
-        return {**common.read_json(out / "stage_metrics.json"), "reused": True}
     split, mode = SPLITS[stage]
     mode = cfg.sft_prompt if stage == "sft" else mode
     data_dir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=(split,))
+    # The data are part of what a stage depends on: a rebuilt dataset (other CoT style, more clips) under the same
+    # run name must retrain, not reuse or resume the old stage.
+    fingerprint = {**stage_fingerprint(cfg, stage, init), "data_sha256": file_digest(data_dir / split)}
+    if _claim_stage_dir(out, json.loads(json.dumps(fingerprint))):
+        return {**common.read_json(out / "stage_metrics.json"), "reused": True}
     rows, report = load_rows(data_dir / split, mode, cfg.max_samples)
     dtype = "bfloat16" if cfg.bf16 and torch.cuda.is_available() else "float32"
     model, proc = models.load(init, dtype=dtype)

@@ -140,6 +140,14 @@ def test_grpo_trains_and_resumes(outputs_root, monkeypatch):
     assert [r["step"] for r in grpo.read_log(run_dir)] == [1, 2, 3]
     fig = grpo.plot_curves(run_dir)
     assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 5
+    # (d) other RFT rows under the same dataset run: the old checkpoints are not resumed
+    split = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root) / "rft.jsonl"
+    rows = common.read_jsonl(split)
+    common.write_jsonl(split, rows[::-1])
+    try:
+        assert grpo.train(tiny_cfg(outputs_root, max_steps=1, beta=0.1, lr=5e-3), run_dir)["resumed_from"] is None
+    finally:
+        common.write_jsonl(split, rows)
 
 
 def test_cli_and_guards(tmp_path):

@@ -133,6 +133,15 @@ def test_resume_continues_global_step(data_root):
     steps = [h["step"] for h in sft.log_history(run_dir / "sft") if "loss" in h]
     assert steps == [1, 2, 3, 4]
     assert sft.train(cfg, run_dir)["sft"].get("reused")  # a complete stage is not retrained
+    # ... unless its data changed under the same dataset run name (e.g. 03_dataset rebuilt with other params)
+    split = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root) / "sft.jsonl"
+    rows = common.read_jsonl(split)
+    common.write_jsonl(split, rows[:-1])
+    try:
+        m = sft.train(cfg, run_dir)["sft"]
+        assert not m.get("reused") and m["resumed_from_step"] == 0 and m["samples"] == len(rows) - 1
+    finally:
+        common.write_jsonl(split, rows)
 
 
 def test_both_stages_chain_sft_into_coldstart(data_root):
