@@ -145,6 +145,17 @@ def test_letter_logits_choice_always_names_a_letter(tmp_path, tiny):
         evaluate.run(bad, common.start_run("06_eval", bad), *tiny)
 
 
+def test_prediction_key_follows_the_model_files(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(b"1")
+    cfg = cfg_of(model=str(d))
+    k1 = evaluate.generation_settings(cfg, str(d))["key"]
+    (d / "model.safetensors").write_bytes(b"22")  # retrained under the same path
+    assert evaluate.generation_settings(cfg, str(d))["key"] != k1
+    assert evaluate.model_files("tiny:qwen3_vl") == []
+
+
 def test_nothing_to_evaluate_is_an_error(tmp_path):
     cfg = cfg_of(outputs_root=str(tmp_path), dataset_run="")
     with pytest.raises(ValueError, match="nothing to evaluate"):
