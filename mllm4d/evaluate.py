@@ -186,24 +186,12 @@ def blind_donors(items: list[dict], rng: np.random.Generator) -> list[int]:
 # ----------------------------------------------------------------------------------------------------------
 # Generation (resumable)
 # ----------------------------------------------------------------------------------------------------------
-def model_files(spec: str) -> list:
-    """(name, size, mtime) of a local model folder's files ([] for hub ids): a model retrained under the same
-    path gets a new prediction key, so a rerun does not reuse the old model's predictions."""
-    from mllm4d import models
-    try:
-        path = Path(models._spec_path(spec)) if not str(spec).startswith("tiny:") else None
-    except (OSError, ValueError):
-        return []
-    if path is None or not path.is_dir():
-        return []
-    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in path.iterdir() if p.is_file())
-
-
 def generation_settings(cfg: EvalParams, spec: str) -> dict:
     """Everything that determines a prediction, recorded in metrics.json and on every prediction row."""
     s = {k: getattr(cfg, k) for k in _GEN_KEYS}
     s["model"] = spec
-    s["model_files"] = model_files(spec)
+    from mllm4d import models
+    s["model_files"] = models.folder_fingerprint(spec)
     s["key"] = hashlib.sha1(json.dumps(s, sort_keys=True).encode()).hexdigest()[:12]
     return s
 

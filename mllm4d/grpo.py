@@ -270,10 +270,9 @@ def run_fingerprint(cfg: GRPOParams) -> dict:
     from mllm4d import models
     from mllm4d.sft import file_digest
     ddir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=("rft.jsonl",))
-    init = Path(models._spec_path(init_spec(cfg)))
-    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in init.glob("*")) if init.is_dir() else []
+    spec = init_spec(cfg)
     return {"params": {k: v for k, v in common.as_dict(cfg).items() if k not in EXECUTION_ONLY},
-            "data_sha256": file_digest(ddir / "rft.jsonl"), "init": [str(init), files]}
+            "data_sha256": file_digest(ddir / "rft.jsonl"), "init": [spec, models.folder_fingerprint(spec)]}
 
 
 def _claim_checkpoints(ckpt_dir: Path, fingerprint: dict) -> None:
@@ -281,7 +280,12 @@ def _claim_checkpoints(ckpt_dir: Path, fingerprint: dict) -> None:
     import shutil
     f = ckpt_dir / "run_fingerprint.json"
     fp = json.loads(json.dumps(fingerprint))
-    if int(os.environ.get("RANK", "0")) != 0:
+    if int(os.environ.get("RANK", "0")) != 0:  # other ranks wait for rank 0 to clean and claim the folder
+        deadline = time.time() + 600
+        while not (f.exists() and common.read_json(f) == fp):
+            if time.time() > deadline:
+                raise TimeoutError(f"{f}: rank 0 did not claim the checkpoint folder within 600 s")
+            time.sleep(1)
         return
     if ckpt_dir.is_dir() and (not f.exists() or common.read_json(f) != fp):
         print(f"{ckpt_dir}: parameters, data or initial model changed since the last run, starting afresh", flush=True)

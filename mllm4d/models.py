@@ -338,6 +338,18 @@ def save(model: Any, processor: Any, out_dir: str | os.PathLike, merge: bool = T
     return _atomic_save_dir(out_dir, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)))
 
 
+def folder_fingerprint(spec: str) -> list:
+    """``[name, size, mtime_ns]`` of the files of a local model folder (sorted; ``[]`` for hub ids and tiny specs,
+    which are rebuilt identically): a model retrained under the same path gets a new fingerprint, so results
+    keyed by it (06_eval predictions, 05_grpo checkpoints) are not reused for it."""
+    if str(spec).startswith("tiny:"):
+        return []
+    path = _spec_path(spec)
+    if not path.is_dir():
+        return []
+    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in path.iterdir() if p.is_file())
+
+
 def num_params(model: Any, trainable: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 

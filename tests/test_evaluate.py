@@ -153,7 +153,7 @@ def test_prediction_key_follows_the_model_files(tmp_path):
     k1 = evaluate.generation_settings(cfg, str(d))["key"]
     (d / "model.safetensors").write_bytes(b"22")  # retrained under the same path
     assert evaluate.generation_settings(cfg, str(d))["key"] != k1
-    assert evaluate.model_files("tiny:qwen3_vl") == []
+    assert models.folder_fingerprint("tiny:qwen3_vl") == []
 
 
 def test_nothing_to_evaluate_is_an_error(tmp_path):
