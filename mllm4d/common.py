@@ -276,6 +276,16 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+def wait_for_json(path: str | os.PathLike, expected: Any, timeout_s: float = 600.0) -> None:
+    """Block until ``path`` holds ``expected`` (multi-GPU ranks > 0 waiting for rank 0 to claim a folder)."""
+    import time
+    deadline = time.time() + timeout_s
+    while not (Path(path).exists() and read_json(path) == expected):
+        if time.time() > deadline:
+            raise TimeoutError(f"{path}: rank 0 did not write the expected claim within {timeout_s:.0f} s")
+        time.sleep(1)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     text = "".join(json.dumps(r, default=_json_default, ensure_ascii=False) + "\n" for r in rows)
     return atomic_write_text(path, text)

@@ -281,11 +281,7 @@ def _claim_checkpoints(ckpt_dir: Path, fingerprint: dict) -> None:
     f = ckpt_dir / "run_fingerprint.json"
     fp = json.loads(json.dumps(fingerprint))
     if int(os.environ.get("RANK", "0")) != 0:  # other ranks wait for rank 0 to clean and claim the folder
-        deadline = time.time() + 600
-        while not (f.exists() and common.read_json(f) == fp):
-            if time.time() > deadline:
-                raise TimeoutError(f"{f}: rank 0 did not claim the checkpoint folder within 600 s")
-            time.sleep(1)
+        common.wait_for_json(f, fp)
         return
     if ckpt_dir.is_dir() and (not f.exists() or common.read_json(f) != fp):
         print(f"{ckpt_dir}: parameters, data or initial model changed since the last run, starting afresh", flush=True)

@@ -173,11 +173,7 @@ def _claim_stage_dir(out: Path, fingerprint: dict) -> bool:
     """
     f = out / "stage_params.json"
     if int(os.environ.get("RANK", "0")) != 0:  # other ranks wait for rank 0 to clean and claim the folder
-        deadline = time.time() + 600
-        while not (f.exists() and common.read_json(f) == fingerprint):
-            if time.time() > deadline:
-                raise TimeoutError(f"{f}: rank 0 did not claim the stage folder within 600 s")
-            time.sleep(1)
+        common.wait_for_json(f, fingerprint)
     else:
         if f.exists() and common.read_json(f) != fingerprint:
             print(f"{out}: parameters changed since the last run, starting this stage afresh", flush=True)
