@@ -100,3 +100,50 @@ def test_fill_rim_recovers_full_mask_centroid_of_non_convex_object():
     eroded = observe(depth, masks, c2w, fill_rim=False)
     assert filled.centre[0, 0] == pytest.approx(want, abs=1e-5)
     assert np.linalg.norm(eroded.centre[0, 0] - want) > 0.01
+
+
+def test_ray_sigma_grows_with_depth_squared():
+    c2w = np.tile(np.eye(4)[:3], (2, 1, 1))
+    c2w[1, :, 3] = [0.0, 0.0, -1.0]                       # camera 1 m further back: the same point is 1 m deeper
+    centre = np.array([[[0.3, 0.1, 2.0]], [[0.3, 0.1, 2.0]]])
+    sig = objects.ray_sigma(centre, c2w, fb=31.2, disparity_sigma_px=0.1, floor_m=0.0)
+    assert sig[:, 0] == pytest.approx([0.1 * 4 / 31.2, 0.1 * 9 / 31.2])
+
+
+def test_smooth_tracks_keeps_smooth_motion_and_removes_noise_and_outliers():
+    T, rng = 32, np.random.default_rng(0)
+    t = np.arange(T)[:, None]
+    truth = np.array([1.0, 0.5, 4.0]) + t * [0.03, 0.0, 0.02] + t ** 2 * [0.0, 0.001, 0.0]   # quadratic in time
+    sigma = np.full((T, 1), 0.03)
+    use = np.ones((T, 1), bool)
+    exact = objects.smooth_tracks(truth[:, None], use, sigma, 4)
+    assert exact[:, 0] == pytest.approx(truth, abs=1e-9)        # a local quadratic reproduces smooth motion
+    noisy = truth + rng.normal(0, 0.03, (T, 1)) * [0.0, 0.0, 1.0]   # depth noise along the viewing ray (+Z)
+    noisy[10, 2] += 0.5                                         # one stereo outlier frame
+    use[20] = False                                             # an unusable frame is left alone
+    noisy[20] = [9.0, 9.0, 9.0]
+    sm = objects.smooth_tracks(noisy[:, None], use, sigma, 4)[:, 0]
+    err_raw = np.abs(noisy - truth)[use[:, 0], 2]
+    err_sm = np.abs(sm - truth)[use[:, 0], 2]
+    assert np.median(err_sm) < 0.7 * np.median(err_raw)
+    assert abs(sm[10, 2] - truth[10, 2]) < 0.05                # the outlier takes its neighbours' value
+    assert sm[20] == pytest.approx([9.0, 9.0, 9.0])
+    assert objects.smooth_tracks(noisy[:, None], use, sigma, 0)[:, 0] == pytest.approx(noisy)
+
+
+def test_observe_objects_smooths_per_frame_depth_noise_of_a_moving_object():
+    T, H, W = 24, 80, 100
+    rng = np.random.default_rng(1)
+    depth = np.full((T, H, W), 5.0, np.float32)
+    masks = np.full((T, H, W), -1, np.int16)
+    z_true = 2.0 + 0.02 * np.arange(T)                            # receding object, fixed image box
+    z_meas = z_true + rng.normal(0, 0.03, T)                       # object-level stereo error, new each frame
+    for t in range(T):
+        depth[t, 30:50, 40:60] = z_meas[t]
+        masks[t, 30:50, 40:60] = 0
+    c2w = np.tile(np.eye(4)[:3], (T, 1, 1))
+    want = np.array([expected_centre((30, 50, 40, 60), z)[2] for z in z_true])
+    raw = observe(depth, masks, c2w, smooth_half_window=0).centre[:, 0, 2]
+    sm = observe(depth, masks, c2w).centre[:, 0, 2]
+    assert raw == pytest.approx(z_meas, abs=1e-5)                 # per-frame: the measured depth
+    assert np.median(np.abs(sm - want)) < 0.7 * np.median(np.abs(raw - want))
