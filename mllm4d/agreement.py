@@ -62,6 +62,8 @@ class SolverParams:
     tau_longitudinal: float = F(help="ocrdir longitudinal: threshold on dz in camera i, m", gt=0)
     band_lo: float = F(help="ambiguity band lower edge, multiple of tau", gt=0, le=1)
     band_hi: float = F(help="ambiguity band upper edge, multiple of tau", ge=1)
+    oad_disparity_err_px: float = F(help="oad: assumed disparity error of a curated centroid, px (0 = no check)", ge=0)
+    oad_rel_tolerance: float = F(help="oad: skip if that error moves the answer by > this x the answer", gt=0)
     option_order: str = F(help="QA option order", choices=("shuffled", "canonical"))
     distractor_lo: float = F(help="numeric distractors >= this x truth", gt=0, le=1)
     distractor_hi: float = F(help="numeric distractors <= this x truth", ge=1)

@@ -13,7 +13,9 @@ is the camera centre and a world point X is R_tᵀ(X − c_t) in camera t; metre
 Labels: |q| > band_hi·τ → the sign's label; |q| < band_lo·τ → "not moving" (crd: skipped, it has no such label);
 inside the band → not emitted (stereo.md §4.4/§7.2: the [τ/2, 2τ] band is what lifts curated-vs-GT agreement).
 Observations are used only when valid, not truncated, finite and visible enough; every skip is counted with its
-``SkipReason``. Deviations from the paper (camera-to-world throughout, percentile instead of min, crd dominance and
+``SkipReason``. On stereo-curated metadata an oad question is also skipped (``UNCERTAIN``) when the stereo depth
+uncertainty of the two centroids, projected on the displacement, could move the answer past half the numeric
+options' spacing (``oad_sigma``). Deviations from the paper (camera-to-world throughout, percentile instead of min, crd dominance and
 straightness rules, minimum magnitudes, the "not moving" ocrdir label) are listed in docs/SOLVER.md.
 
 Speed: everything is vectorised over (pairs × objects) of many clips at once (``solve_clips``; ``stack``); the
@@ -55,6 +57,7 @@ class SkipReason(enum.StrEnum):
     AMBIGUOUS = "ambiguous"              # |Δ| inside the ambiguity band around τ
     NOT_DOMINANT = "not_dominant"        # crd: no axis dominates
     INCONSISTENT = "inconsistent"        # crd: the camera path is not straight enough between i and j
+    UNCERTAIN = "depth_uncertain"        # oad: stereo depth noise could exceed the numeric tolerance (oad_sigma)
 
 
 SKIPS: tuple[SkipReason, ...] = tuple(SkipReason)  # skip code k ≥ 1 ↔ SKIPS[k - 1]; code 0 = emitted
@@ -83,6 +86,8 @@ class SolverConfig:
     tau_longitudinal: float         # ocrdir-longitudinal: threshold on Δz
     band_lo: float                  # ambiguity band = [band_lo·τ, band_hi·τ]
     band_hi: float
+    oad_disparity_err_px: float = 0.0  # oad: assumed disparity error of a curated centroid, px (0 = no check)
+    oad_rel_tolerance: float = 0.1     # oad: skip when that error moves the answer by > this × the answer
 
     def __post_init__(self) -> None:
         if not 0 < self.band_lo <= 1 <= self.band_hi:
@@ -93,8 +98,11 @@ class SolverConfig:
 
 def config_from(params: Any) -> SolverConfig:
     """SolverConfig from any object or mapping holding (at least) its field names, e.g. a notebook's params."""
+    has = (lambda k: k in params) if isinstance(params, dict) else (lambda k: hasattr(params, k))
     get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
-    return SolverConfig(**{f.name: get(f.name) for f in dataclasses.fields(SolverConfig)})
+    # fields with a default may be missing (params.json of runs made before they existed)
+    return SolverConfig(**{f.name: get(f.name) for f in dataclasses.fields(SolverConfig)
+                           if has(f.name) or f.default is dataclasses.MISSING})
 
 
 class Relation(NamedTuple):
@@ -132,8 +140,9 @@ class Relation(NamedTuple):
 # R (F,3,3) camera-to-world rotations; S (F,) camera path length since the clip's frame 0; ctr (F,Mx,3) world
 # centroids; ok (F,Mx) usable observation (valid, not truncated, finite, a real object); vis (F,Mx) visible
 # fraction; counts/starts (F,Mx) point segments of ``points`` ((N·3,) float32, flattened (N,3)); cam0 (F,3) /
-# obj0 (F,Mx,3) camera centres / centroids in the clip's frame-0 camera. first/T/M per clip.
-Stack = namedtuple("Stack", "names first T M C R S ctr ok vis counts starts points cam0 obj0")
+# obj0 (F,Mx,3) camera centres / centroids in the clip's frame-0 camera. inv_fb (F,) 1/(fx·baseline) (1/(px·m)) of
+# stereo-curated clips, 0 for exact ones (source "gt": no depth noise). first/T/M per clip.
+Stack = namedtuple("Stack", "names first T M C R S ctr ok vis counts starts points cam0 obj0 inv_fb")
 
 
 def stack(metas: Sequence[Any], need: np.ndarray | None = None) -> Stack:
@@ -191,7 +200,8 @@ def stack(metas: Sequence[Any], need: np.ndarray | None = None) -> Stack:
                  vis=pad(cat("obj_visible_frac", np.float32), 0.0), counts=counts, starts=starts,
                  points=np.ascontiguousarray(points).reshape(-1),
                  cam0=np.einsum("fab,fa->fb", R0, C - c0),  # R_0ᵀ (X − c_0)
-                 obj0=np.einsum("fab,fma->fmb", R0, ctr - c0[:, None]))
+                 obj0=np.einsum("fab,fma->fmb", R0, ctr - c0[:, None]),
+                 inv_fb=np.repeat([0.0 if m.source == "gt" else 1.0 / (m.K[0, 0] * m.baseline) for m in metas], T))
 
 
 # Vectorised solver output for P pairs × Mx objects (camera scenarios as (P,1)). b (P,) clip index in the Stack;
@@ -220,6 +230,24 @@ def _band(q: np.ndarray, tau: float, cfg: SolverConfig, pos: int, neg: int, stil
     sign = np.where(q > 0, pos, neg)
     return (np.where(a > cfg.band_hi * tau, sign, still), np.where(a > tau, sign, still),
             (a >= cfg.band_lo * tau) & (a <= cfg.band_hi * tau), a < cfg.band_lo * tau)
+
+
+def oad_sigma(st: Stack, gi: np.ndarray, gj: np.ndarray, disp: np.ndarray, disparity_err_px: float) -> np.ndarray:
+    """Std (P,Mx) metres of oad's ‖P̄_j − P̄_i‖ from stereo depth noise on curated centroids (0 on exact clips).
+
+    A disparity error δ moves a point at depth z by δ·z²/(f·B) along its viewing ray u (stereo.md §4.4: the
+    curated centre error is radial, 2.4 cm median vs 0.2 cm lateral, and grows as z²). Only the part along
+    the displacement direction ê changes the distance, so σ² = Σ_{t∈{i,j}} (δ·z_t²/(f·B) · u_t·ê)²: an
+    object moving across the view at 5 m is safe, one moving along the ray is not. disp (P,Mx,3) = P̄_j − P̄_i.
+    """
+    e = disp / np.maximum(np.linalg.norm(disp, axis=-1, keepdims=True), 1e-12)
+    var = np.zeros(disp.shape[:2])
+    for g in (gi, gj):
+        rel = st.ctr[g] - st.C[g][:, None]                                  # camera → centre, world
+        z = np.einsum("pab,pma->pmb", st.R[g], rel)[..., 2]                 # depth in camera g (+Z forward)
+        u = rel / np.maximum(np.linalg.norm(rel, axis=-1, keepdims=True), 1e-12)
+        var += (disparity_err_px * z * z * st.inv_fb[g][:, None] * np.sum(u * e, axis=-1)) ** 2
+    return np.sqrt(var)
 
 
 def _nearest(st: Stack, g: np.ndarray, m: np.ndarray, centre: np.ndarray, percentile: float,
@@ -297,7 +325,10 @@ def evaluate_stack(st: Stack, b: np.ndarray, I: np.ndarray, J: np.ndarray, cfg: 
     disp = st.ctr[gj] - st.ctr[gi]
     dist = np.linalg.norm(disp, axis=-1)
     value["oad"], label["oad"], raw["oad"] = dist, np.full(pm, -1), np.full(pm, -1)
-    skip["oad"] = _first_skip(pm, obs_i + obs_j + [(~(dist >= cfg.min_object_move), SkipReason.SMALL_MOTION)])
+    with np.errstate(invalid="ignore"):
+        uncertain = oad_sigma(st, gi, gj, disp, cfg.oad_disparity_err_px) > cfg.oad_rel_tolerance * dist
+    skip["oad"] = _first_skip(pm, obs_i + obs_j + [(~(dist >= cfg.min_object_move), SkipReason.SMALL_MOTION),
+                                                   (uncertain, SkipReason.UNCERTAIN)])
     # nearest-point distances (items 4-5), only where the observation is usable: (j, c_i), (i, c_i), (j, c_j)
     near = np.full((3, P, Mx), np.nan)
     for k, (g, c, use) in enumerate(((gj, gi, st.ok[gj] & pts_j), (gi, gi, st.ok[gi] & pts_i),

@@ -1,4 +1,5 @@
 """Solver: each paper formula against hand-built geometry (camera-to-world, OpenCV axes), skips, sampling."""
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -275,3 +276,26 @@ def test_short_clip_has_no_frame_pair():
     m = agreement.agreement(meta, meta, CFG, min_gap_rel=0.2, min_gap_abs=0.1)
     assert m["label_agreement_all"] is None and m["n_queries_all"] == 0
     assert agreement.agreement([], [], CFG, min_gap_rel=0.2, min_gap_abs=0.1)["emitted_both_all"] == 0
+
+
+def test_oad_depth_uncertainty_skips_motion_along_far_rays_on_curated_metadata_only():
+    """σ = δ·z²/(f·B)·|u·ê| per end (f·B = 31.2 px·m): far motion along the ray is skipped, across it is not."""
+    K = np.array([[260.0, 0, 160], [0, 260, 120], [0, 0, 1]])
+    cfg = dataclasses.replace(CFG, oad_disparity_err_px=0.1, oad_rel_tolerance=0.1)
+    cam = line(32, [0, 0, 1.5], [0, 0, 0])
+    # YAW: camera +Z = world +X. Far object receding along the ray (6 -> 7 m), far object crossing the view
+    # (lateral, 6 m), near object receding (2 -> 3 m); 1 m in frames 0..20 each.
+    obj = np.stack([line(32, [6, 0, 1.5], [0.05, 0, 0]), line(32, [6, 0.5, 1.5], [0, -0.05, 0]),
+                    line(32, [2, 0, 1.5], [0.05, 0, 0])], 1)
+    cur = make_meta(cam, obj, K=K, source="curated")
+    want = 0.1 * np.hypot(36.0, 49.0) / 31.2                    # receding: u·ê = 1 at both ends
+    st = solver.stack([cur])
+    sig = solver.oad_sigma(st, np.array([0]), np.array([20]), obj[20:21] - obj[0:1], 0.1)[0]
+    assert sig[0] == pytest.approx(want, rel=1e-9)
+    assert sig[1] < 0.1 * sig[0] and sig[2] < 0.1
+    assert solver.solve_pair(cur, 0, 20, "oad", 0, cfg) is SkipReason.UNCERTAIN
+    assert solver.solve_pair(cur, 0, 20, "oad", 1, cfg).value == pytest.approx(1.0)
+    assert solver.solve_pair(cur, 0, 20, "oad", 2, cfg).value == pytest.approx(1.0)
+    gt = make_meta(cam, obj, K=K)                                  # exact metadata: no depth noise, no skip
+    assert solver.solve_pair(gt, 0, 20, "oad", 0, cfg).value == pytest.approx(1.0)
+    assert isinstance(solver.solve_pair(cur, 0, 20, "oad", 0, CFG), solver.Relation)  # 0 px: no check
