@@ -13,7 +13,7 @@ the answers are compared where both sides emit the question:
   gap = max(min_gap_rel·v_c, min_gap_abs) from the curated answer, so then the GT value is still closest to the
   keyed option (before 1-decimal rounding).
 - ``emitted_both_<s>``, ``emitted_only_curated_<s>`` (curated asks, GT suppresses: GT in the band, below a
-  minimum, or its observation is unusable), ``emitted_only_gt_<s>``, and ``n_queries_<s>``.
+  minimum, or its observation is unusable), ``emitted_only_gt_<s>`` (e.g. curated skipped oad as ``depth_uncertain``), and ``n_queries_<s>``.
 
 Group keys ``ocrdir`` (both variants), ``categorical`` and ``all`` (every slice, numeric ones by MCQ-safety) are
 the **mean over their slices** — the datasets balance slices (paper Fig. 7), so this is the expected share of
