@@ -310,7 +310,8 @@ def build(cfg: DatasetParams, run_dir: str | Path) -> dict[str, Any]:
     train_ids, bench_ids = split_clips(ok, cfg.bench_fraction, cfg.seed)
     sdir = common.upstream_dir("02_solver", cfg.solver_run, cfg.outputs_root, require=("params.json",))
     sparams = common.read_json(sdir / "params.json").get("params", {})
-    missing = [f.name for f in dataclasses.fields(solver.SolverConfig) if f.name not in sparams]
+    missing = [f.name for f in dataclasses.fields(solver.SolverConfig)
+               if f.name not in sparams and f.default is dataclasses.MISSING]
     if missing:
         raise ValueError(f"{sdir / 'params.json'}: field(s) {missing} missing (solver.SolverConfig needs them)")
     scfg = solver.config_from(sparams)
