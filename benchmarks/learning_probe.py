@@ -115,7 +115,8 @@ def main(argv: list[str]) -> list[dict]:
                 return
             model.eval()
             coll = collate.VideoSFTCollator(processing_class, data_dir, "direct", cfg.num_frames,
-                                            tuple(cfg.frame_size), cfg.fps, video_cache=True)
+                                            tuple(cfg.frame_size), cfg.fps, video_cache=True,
+                                            frame_window=cfg.frame_window)
             r = {mode: accuracy(bench, predictions(model, processing_class, bench, coll, cfg.sft_prompt, blind))
                  for mode, blind in (("video", False), ("blind", True))}
             losses = [h["loss"] for h in state.log_history if "loss" in h]

@@ -80,7 +80,8 @@ class VideoSFTCollator:
     mm_token_type_ids, pixel_values_videos, video_grid_thw[, second_per_grid_ts], labels).
 
     mode: prompt mode of :func:`prompts.messages` ("direct" for SFT, "st_cot" for cold start).
-    Frames: ``num_frames`` uniformly sampled from the row's ``frames`` (paths relative to ``dataset_dir``),
+    Frames: ``num_frames`` uniformly sampled from the row's ``frames`` (paths relative to ``dataset_dir``; all
+    of them, or the question's frame_i..frame_j with ``frame_window="question"``: ``models.window_frames``),
     resized to ``frame_size`` (H, W), presented at ``fps``. A row whose frames cannot be read is dropped
     from its batch and counted in ``stats["bad_rows"]`` (an all-bad batch raises).
     """
@@ -91,15 +92,19 @@ class VideoSFTCollator:
     frame_size: tuple[int, int]
     fps: float = 2.0
     video_cache: bool = False
+    frame_window: str = "clip"
     cache_max_clips: int = 4096
     stats: dict = dataclasses.field(default_factory=lambda: {"bad_rows": 0, "cache_hits": 0, "cache_misses": 0})
     _cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
+    def _paths(self, row: dict) -> list[str]:
+        return models.window_frames(row["frames"], row, self.frame_window)
+
     def _frames(self, row: dict) -> np.ndarray:
-        return models.read_frames([self.dataset_dir / f for f in row["frames"]], self.num_frames, self.frame_size)
+        return models.read_frames([self.dataset_dir / f for f in self._paths(row)], self.num_frames, self.frame_size)
 
     def _video(self, row: dict) -> tuple[dict, str]:
-        key = tuple(row["frames"])
+        key = tuple(self._paths(row))
         if key in self._cache:
             self.stats["cache_hits"] += 1
             return self._cache[key]

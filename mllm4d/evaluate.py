@@ -51,7 +51,7 @@ MODEL_STAGES: dict[str, tuple[str, str]] = {
     "05_grpo": ("05_grpo", "model"),
 }
 # settings that change a prediction: rows made under other values are not reused on resume
-_GEN_KEYS = ("prompt_mode", "choice", "num_frames", "frame_size", "fps", "max_new_tokens", "do_sample", "temperature",
+_GEN_KEYS = ("prompt_mode", "choice", "num_frames", "frame_window", "frame_size", "fps", "max_new_tokens", "do_sample", "temperature",
              "top_p", "blind_video", "seed")
 
 
@@ -70,6 +70,9 @@ class EvalParams:
                                choices=("generate", "letter_logits"))
     max_items: int = common.field(help="evaluate the first N bench items (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
+    frame_window: str = common.field(help="sample frames from the whole clip (paper) or the question's frame_i.."
+                                          "frame_j (tiny lever; VLM4D items always use the whole video)",
+                                     choices=("clip", "question"))
     frame_size: int = common.field(help="square frame side in pixels after resizing", ge=28)
     fps: float = common.field(help="rate the frames are presented at (Qwen3-VL timestamps)", gt=0)
     max_new_tokens: int = common.field(help="generation budget (release: 4096)", ge=1)
@@ -112,7 +115,8 @@ def bench_items(cfg: EvalParams) -> list[dict]:
             raise ValueError(f"{d / 'bench.jsonl'}: row {i + 1} lacks {missing}")
         items.append({"id": str(r["id"]), "source": "bench", "subtask": r["subtask"],
                       "clip": r.get("clip_id", r["id"]), "question": r["question"], "options": r["options"],
-                      "gt": [r["answer"]], "frames": [str(d / f) for f in r["frames"]]})
+                      "gt": [r["answer"]], "frames": [str(d / f) for f in r["frames"]],
+                      "frame_i": r.get("frame_i"), "frame_j": r.get("frame_j")})
     return items[:cfg.max_items] if cfg.max_items else items
 
 
@@ -232,7 +236,9 @@ def predict(cfg: EvalParams, items: list[dict], run_dir: str | Path, model: Any 
         batch, frames = [], []
         for i in todo[s:s + cfg.batch_size]:
             try:
-                frames.append(models.read_frames(items[donors[i]]["frames"], cfg.num_frames, size))
+                # blind: another clip's frames over *this* question's window (same frame indices)
+                paths = models.window_frames(items[donors[i]]["frames"], items[i], cfg.frame_window)
+                frames.append(models.read_frames(paths, cfg.num_frames, size))
                 batch.append(i)
             except (OSError, ValueError) as e:  # one unreadable clip must not end the run
                 failed.append({"id": items[i]["id"], "error": f"{type(e).__name__}: {e}"})

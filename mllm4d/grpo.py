@@ -70,6 +70,8 @@ class GRPOParams:
     max_samples: int = common.field(help="use the first N rft rows (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video (paper: 32)", ge=2)
     frame_size: list[int] = common.field(help="(H, W) the frames are resized to, pixels")
+    frame_window: str = common.field(help="frames from the whole clip (paper) or the question's frame_i..frame_j "
+                                          "(tiny lever, as 04_sft/06_eval)", choices=("clip", "question"))
     fps: float = common.field(help="rate the frames are presented at (Qwen3-VL timestamps; as 04_sft/06_eval)",
                               gt=0)
     num_generations: int = common.field(help="G, rollouts per prompt (paper: 12)", ge=2)
@@ -148,7 +150,8 @@ def make_example(row: dict, frames: Any) -> dict:
             "subtask": row.get("subtask", "")}
 
 
-def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size: tuple[int, int]):
+def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size: tuple[int, int],
+                  frame_window: str = "clip"):
     """A ``datasets.Dataset`` of row JSON with a lazy transform decoding frames per accessed batch."""
     from datasets import Dataset
 
@@ -158,7 +161,8 @@ def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size:
         out: dict[str, list] = {"prompt": [], "solution": [], "options": [], "subtask": []}
         for text in batch["row"]:
             row = json.loads(text)
-            frames = models.read_frames([str(data_dir / p) for p in row["frames"]], num_frames, frame_size)
+            paths = models.window_frames(row["frames"], row, frame_window)
+            frames = models.read_frames([str(data_dir / p) for p in paths], num_frames, frame_size)
             for k, v in make_example(row, frames).items():
                 out[k].append(v)
         return out
@@ -217,7 +221,7 @@ def build_trainer(cfg: GRPOParams, run_dir: Path, model: Any = None, processor: 
         if skipped:
             print(f"05_grpo: skipped {len(skipped)} of {len(rows) + len(skipped)} rft rows: "
                   f"{list(skipped.items())[:5]}", flush=True)
-        dataset = build_dataset(rows, ddir, cfg.num_frames, tuple(cfg.frame_size))
+        dataset = build_dataset(rows, ddir, cfg.num_frames, tuple(cfg.frame_size), cfg.frame_window)
     if model is None:
         model, processor = models.load(init_spec(cfg))
     funcs, weights = reward.trainer_rewards(cfg.reward)

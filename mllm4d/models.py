@@ -357,6 +357,31 @@ def num_params(model: Any, trainable: bool = False) -> int:
 # ----------------------------------------------------------------------------------------------------------
 # Frames
 # ----------------------------------------------------------------------------------------------------------
+FRAME_WINDOWS = ("clip", "question")
+
+
+def window_frames(frames: Any, row: dict, window: str) -> Any:
+    """The stored frames (a list of paths) a row's video is sampled from; a video file or folder (a str/Path,
+    VLM4D items) is returned as it is.
+
+    ``"clip"``: all of them (the paper: 32 frames, every question sees the whole clip). ``"question"``: frames
+    ``frame_i`` … ``frame_j`` of the question (inclusive), so the uniformly sampled video starts at frame i and
+    ends at frame j. *Deviation, tiny-profile lever*: with 8 of 32 frames sampled over the whole clip the frames a
+    question names are often not in the video at all; and with ``num_frames=2`` both frames land in one Conv3d
+    temporal patch (``temporal_patch_size=2``), the only place a tiny Qwen-VL vision tower compares frames.
+    Rows without ``frame_i``/``frame_j`` (VLM4D items) keep the whole clip.
+    """
+    if window not in FRAME_WINDOWS:
+        raise ValueError(f"frame window must be one of {FRAME_WINDOWS}, got {window!r}")
+    if window == "clip" or isinstance(frames, (str, os.PathLike)) or row.get("frame_i") is None \
+            or row.get("frame_j") is None:
+        return frames
+    i, j = int(row["frame_i"]), int(row["frame_j"])
+    if not 0 <= i <= j < len(frames):
+        raise ValueError(f"row {row.get('id', '?')}: frame_i={i}, frame_j={j} outside its {len(frames)} frames")
+    return list(frames[i:j + 1])
+
+
 def sample_indices(n: int, num_frames: int) -> np.ndarray:
     """Uniform sampling of ``num_frames`` indices from ``n`` (first and last included; 0 = all)."""
     if n <= 0:

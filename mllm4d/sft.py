@@ -78,6 +78,8 @@ class SFTParams:
     lora_targets: str = field(help="comma-separated module names for LoRA (release: q_proj,k_proj,v_proj,o_proj)")
     num_frames: int = field(help="frames sampled per clip (paper: 32)", ge=2)
     frame_size: tuple[int, ...] = field(help="[H, W] frames are resized to, pixels")
+    frame_window: str = field(help="frames are sampled from the whole clip (paper) or from the question's "
+                                   "frame_i..frame_j (tiny lever)", choices=models.FRAME_WINDOWS)
     fps: float = field(help="frame rate the sampled frames are presented at (Qwen3-VL timestamps)", gt=0)
     bf16: bool = field(help="bfloat16 weights and autocast (GPU only; ignored on CPU)")
     fused_lm_head: bool = field(help="trl's chunked log-prob LM head: never materialises the (B,L,vocab) logits "
@@ -261,7 +263,7 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
                            target_modules=[t.strip() for t in cfg.lora_targets.split(",") if t.strip()],
                            task_type="CAUSAL_LM") if cfg.finetune == "lora" else None)
     collator = collate.VideoSFTCollator(proc, data_dir, mode, cfg.num_frames, tuple(cfg.frame_size), cfg.fps,
-                                        video_cache=cfg.video_cache)
+                                        video_cache=cfg.video_cache, frame_window=cfg.frame_window)
     train_ds = datasets.Dataset.from_dict({"row": [json.dumps(r) for r in rows]})
     trainer_cls = SFTTrainer if cfg.fused_lm_head else _plain_loss_trainer()
     trainer = trainer_cls(model=model, args=trainer_args(cfg, out, stage), train_dataset=train_ds,

@@ -10,7 +10,7 @@ from mllm4d import common, evaluate, models
 from tests.fixtures_data import clip_frames, make_dataset
 
 BASE = dict(outputs_root="outputs", run_name="t", seed=0, dataset_run="fx", model="tiny:qwen3_vl", model_stage="",
-            model_run="", prompt_mode="direct", choice="generate", max_items=0, num_frames=4, frame_size=64, fps=2.0,
+            model_run="", prompt_mode="direct", choice="generate", max_items=0, num_frames=4, frame_window="clip", frame_size=64, fps=2.0,
             max_new_tokens=6, do_sample=False, temperature=1.0, top_p=1.0, batch_size=4, dtype="float32",
             blind_video=False, vlm4d_questions="", vlm4d_video_root="", n_boot=100,
             judge_url="", judge_model="")
@@ -200,3 +200,22 @@ def test_unreadable_clip_is_skipped_and_reported(tmp_path, tiny, monkeypatch):
     m = evaluate.run(cfg, common.start_run("06_eval", cfg), *tiny)
     assert m["n"] == 2 and m["failed_items"]["n"] == 1
     assert m["failed_items"]["first"][0]["id"].startswith("clip0001")
+
+
+def test_question_window_blind_uses_the_questions_frames_of_another_clip(tmp_path, tiny, monkeypatch):
+    root = tmp_path / "outputs"
+    d = root / "03_dataset" / "fx"
+    make_dataset(d, n_clips=3, rows_per_clip=1)
+    rows = common.read_jsonl(d / "bench.jsonl")
+    common.write_jsonl(d / "bench.jsonl", [{**r, "frame_i": 1, "frame_j": 3} for r in rows])
+    read = []
+    real = models.read_frames
+    monkeypatch.setattr(models, "read_frames", lambda paths, n, size: read.append(list(paths)) or real(paths, n, size))
+    monkeypatch.setattr(models, "generate", lambda model, proc, msgs, frames, **k: ["A"] * len(msgs))
+    cfg = cfg_of(outputs_root=str(root), blind_video=True, frame_window="question")
+    evaluate.run(cfg, common.start_run("06_eval", cfg), *tiny)
+    preds = common.read_jsonl(root / "06_eval" / "t" / "predictions.jsonl")
+    assert len(read) == len(preds) == 3
+    for paths, p in zip(read, preds):
+        donor = p["video_of"].split("-")[0]
+        assert [Path(x).name for x in paths] == ["01.jpg", "02.jpg", "03.jpg"] and all(donor in x for x in paths)

@@ -165,3 +165,21 @@ def test_small_tokenizer_keeps_option_words_whole():
     for text in qa.OPTION_TEXT.values():
         assert len(tok.encode(" " + text, add_special_tokens=False)) <= 2, text
     assert tok.encode("B", add_special_tokens=False) == tok.encode("\nB", add_special_tokens=False)[1:]
+
+
+def test_window_frames_picks_the_question_frames():
+    paths = [f"f/{t:02d}.jpg" for t in range(32)]
+    row = {"id": "r", "frame_i": 5, "frame_j": 9}
+    assert models.window_frames(paths, row, "clip") == paths
+    assert models.window_frames(paths, row, "question") == paths[5:10]
+    # sampled uniformly from the window, the video starts at frame i and ends at frame j
+    win = models.window_frames(paths, row, "question")
+    assert [win[k] for k in models.sample_indices(len(win), 2)] == ["f/05.jpg", "f/09.jpg"]
+    # single-frame questions repeat the frame; rows without frame indices (VLM4D) keep the whole clip
+    assert models.window_frames(paths, {"frame_i": 3, "frame_j": 3}, "question") == ["f/03.jpg"]
+    assert models.window_frames(paths, {"id": "v"}, "question") == paths
+    with pytest.raises(ValueError, match="frame_j=40"):
+        models.window_frames(paths, {"id": "r", "frame_i": 1, "frame_j": 40}, "question")
+    with pytest.raises(ValueError, match="frame window"):
+        models.window_frames(paths, row, "middle")
+    assert models.window_frames("videos_real/a.mp4", row, "question") == "videos_real/a.mp4"

@@ -1,6 +1,7 @@
 """sft.py / collate.py: label masking, cached == uncached batches, LoRA and full steps, resume, CLI params."""
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -191,3 +192,18 @@ def test_changed_parameters_retrain_the_stage(data_root):
     more = dataclasses.replace(cfg, max_steps=2)
     m = sft.train(more, run_dir)["sft"]
     assert not m.get("reused") and m["steps"] == 2 and m["resumed_from_step"] == 0
+
+
+def test_question_window_reads_only_the_question_frames(data_root, monkeypatch):
+    _, proc = models.load("tiny:qwen3_vl")
+    d = data_root / "03_dataset" / "fx"
+    row = {**common.read_jsonl(d / "sft.jsonl")[0], "frame_i": 1, "frame_j": 2}
+    read = []
+    real = models.read_frames
+    monkeypatch.setattr(models, "read_frames", lambda paths, n, size: read.append(list(paths)) or real(paths, n, size))
+    col = collate.VideoSFTCollator(proc, d, "direct", 2, (32, 32), frame_window="question", video_cache=True)
+    col([{"row": json.dumps(row)}])
+    assert [p.name for p in read[0]] == [Path(row["frames"][1]).name, Path(row["frames"][2]).name]
+    # the cache is keyed by the window: another window of the same clip is decoded afresh
+    col([{"row": json.dumps({**row, "frame_i": 0})}])
+    assert col.stats["cache_misses"] == 2 and len(read) == 2
