@@ -86,19 +86,27 @@ def refine_subpixel(disp: np.ndarray, gl: np.ndarray, gr: np.ndarray, iters: int
     if iters <= 0:
         return disp
     H, W = disp.shape
-    L = gl.astype(np.float32)
-    R = gr.astype(np.float32)
-    gx = cv2.Sobel(R, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     valid = np.isfinite(disp)
-    d0 = np.where(valid, disp, 0.0).astype(np.float32)
-    d = d0.copy()
-    xs, ys = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    cols = np.flatnonzero(valid.any(0))
+    if len(cols) == 0:
+        return disp
+    # Work only right of the invalid left band. The margin of 2 windows makes every box filter that reaches a
+    # valid pixel read the same values as on the full image (e - blur(e) is filtered again), so the result is
+    # identical to refining the whole frame; the right image stays whole because x - d reaches into the band.
+    x0 = max(int(cols[0]) - 2 * window, 0)
+    L = gl[:, x0:].astype(np.float32)
+    R = gr.astype(np.float32)
+    gx = cv2.Sobel(R, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8.0)
+    valid = valid[:, x0:]
+    d0 = np.where(valid, disp[:, x0:], 0.0).astype(np.float32)
+    d = d0
+    xs, ys = np.meshgrid(np.arange(x0, W, dtype=np.float32), np.arange(H, dtype=np.float32))
     k = (window, window)
 
     def residual(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Rw = cv2.remap(R, xs - dd, ys, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        e = L - Rw
-        return e - cv2.blur(e, k), xs - dd  # remove a local brightness offset between the cameras
+        mx = xs - dd  # right-image column of each left pixel, full-frame coordinates
+        e = L - cv2.remap(R, mx, ys, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        return e - cv2.blur(e, k), mx  # remove a local brightness offset between the cameras
 
     e, mx = residual(d)
     cost0 = cv2.blur(e * e, k)
@@ -112,7 +120,9 @@ def refine_subpixel(disp: np.ndarray, gl: np.ndarray, gr: np.ndarray, iters: int
         e, mx = residual(d)
     # keep a refined value only where it lowers the windowed photometric cost (guards edges, occlusions)
     ok = valid & (np.abs(d - d0) <= max_step) & (mx >= 0) & (cv2.blur(e * e, k) < cost0)
-    return np.where(ok, d, np.where(valid, d0, np.nan)).astype(np.float32)
+    out = np.full((H, W), np.nan, np.float32)
+    out[:, x0:] = np.where(ok, d, np.where(valid, d0, np.nan))
+    return out
 
 
 def warp_to_right(disp16: np.ndarray) -> np.ndarray:
@@ -121,17 +131,22 @@ def warp_to_right(disp16: np.ndarray) -> np.ndarray:
 
     WLS only uses the right map for its left-right consistency confidence. SGBM has already run a left-right
     check (``disp12MaxDiff=1``), so warping gives the same confidence as a second, right-view SGBM (measured:
-    AbsRel 0.0191 vs 0.0193) for 2 ms instead of 10 ms per 320x240 frame; holes (occlusions) stay invalid.
+    AbsRel 0.0191 vs 0.0193) for ~1 ms instead of 10 ms per 320x240 frame; holes (occlusions) stay invalid.
     On real Middlebury the second SGBM is better (EPE 1.02 vs 1.13 px): ``StereoConfig.wls_right_sgbm``.
     """
     H, W = disp16.shape
-    out = np.full((H, W), -16, np.int32)
-    ys, xs = np.nonzero(disp16 > 0)
-    d = disp16[ys, xs].astype(np.int32)
-    xr = xs - np.rint(d / 16.0).astype(np.int64)
-    ok = xr >= 0
-    np.maximum.at(out, (ys[ok], xr[ok]), d[ok])
-    return (-out).astype(np.int16)
+    d = disp16.astype(np.int32)
+    valid = d > 0
+    # shift = rint(d / 16) (round half to even, as np.rint) in integer arithmetic
+    q, rem = d >> 4, d & 15
+    shift = np.where(valid, q + (rem > 8) + ((rem == 8) & (q & 1)), 0)
+    xr = np.arange(W, dtype=np.int32) - shift
+    # dense scatter over all pixels (no nonzero/gather): invalid or off-image pixels write the fill value -16
+    vals = np.where(valid & (xr >= 0), d, -16)
+    lin = (np.arange(H, dtype=np.int32)[:, None] * W + np.maximum(xr, 0)).ravel()
+    out = np.full(H * W, -16, np.int32)
+    np.maximum.at(out, lin, vals.ravel())
+    return (-out).astype(np.int16).reshape(H, W)
 
 
 def disparity(left: np.ndarray, right: np.ndarray, cfg: StereoConfig, num_disparities: int) -> np.ndarray:

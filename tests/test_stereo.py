@@ -100,3 +100,34 @@ def test_warp_to_right_matches_a_right_view_sgbm():
     assert both[8:-8, 20:-40].mean() > 0.9
     assert np.median(np.abs(real[both].astype(int) - fake[both])) <= 8   # within half a pixel (x16 fixed point)
     assert (fake[:, -8:] > 0).all(), "right-view pixels that no left pixel maps to stay invalid"
+
+
+def test_warp_to_right_equals_the_scatter_definition():
+    # the dense vectorised warp must equal the plain definition: pixel x with disparity d lands at
+    # x - rint(d / 16); the largest disparity (nearest surface) wins; unmapped pixels are -(-16)
+    rng = np.random.default_rng(3)
+    disp16 = rng.integers(-16, 33 * 16, (40, 60)).astype(np.int16)
+    disp16[:, :5] = -16
+    disp16[0, 10:14] = [8, 24, 40, 56]  # exact .5 pixel shifts: round half to even, as np.rint
+    ref = np.full(disp16.shape, -16, np.int32)
+    for y, x in zip(*np.nonzero(disp16 > 0)):
+        xr = x - int(np.rint(disp16[y, x] / 16.0))
+        if xr >= 0:
+            ref[y, xr] = max(ref[y, xr], int(disp16[y, x]))
+    assert np.array_equal(stereo.warp_to_right(disp16), (-ref).astype(np.int16))
+
+
+def test_refinement_on_the_valid_columns_equals_the_full_frame():
+    # refine_subpixel works right of the invalid band only; its crop margin must make that exact. One valid
+    # pixel in column 0 forces a full-frame refinement, which only changes results near column 0.
+    left, right = plane_pair(12.3)
+    gl, gr = left[..., 0], right[..., 0]
+    disp = np.full(gl.shape, 12.0, np.float32)
+    disp[:, :40] = np.nan
+    disp[30:40, 60:70] = np.nan
+    full_frame = disp.copy()
+    full_frame[50, 0] = 1.0
+    out = stereo.refine_subpixel(disp, gl, gr, iters=2, window=7)
+    ref = stereo.refine_subpixel(full_frame, gl, gr, iters=2, window=7)
+    assert np.array_equal(out[:, 20:], ref[:, 20:], equal_nan=True)
+    assert np.isnan(out[:, :40]).all() and np.nanmean(np.abs(out[:, 50:-8] - 12.3)) < 0.05
