@@ -72,3 +72,25 @@ def test_second_pass_flags_points_moving_along_the_ray():
     T, keep, dyn = pose.solve_frame(Xc, uv, xyz_t, K, 0.12, pose.PoseConfig())
     assert np.allclose(T, np.eye(4), atol=1e-6)
     assert dyn[moving].mean() > 0.8 and not dyn[~moving].any() and not (keep & dyn).any()
+
+
+def test_grouped_guided_match_equals_one_call_per_group():
+    # _solve_refs matches all reference frames in one call; it must give what one call per frame gives
+    from scipy.spatial import cKDTree
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(0, 100, (80, 2))
+    desc_t = rng.integers(0, 50, (80, 128)).astype(np.float32)
+    tree = cKDTree(kp)
+    parts, expect = [], []
+    for g in range(3):
+        pick = rng.choice(80, 60, replace=False)
+        uv = kp[pick] + rng.normal(0, 1.0, (60, 2))
+        desc = desc_t[pick] + rng.normal(0, 3.0, (60, 128)).astype(np.float32)
+        ir, it = pose.guided_match(uv, desc, tree, desc_t, 6.0, 0.8)
+        expect.append((ir + 60 * g, it))
+        parts.append((uv, desc, np.full(60, g)))
+    uv, desc, group = map(np.concatenate, zip(*parts))
+    ir, it = pose.guided_match(uv, desc, tree, desc_t, 6.0, 0.8, group=group)
+    assert len(ir) > 100
+    assert np.array_equal(ir, np.concatenate([e[0] for e in expect]))
+    assert np.array_equal(it, np.concatenate([e[1] for e in expect]))
