@@ -40,7 +40,10 @@ from scipy.spatial import cKDTree
 class PoseConfig:
     """Feature, matching and robust-estimation settings."""
 
-    n_features: int = 1000        # SIFT keypoints per frame (fewer = faster; 1000 is plenty at 320x240)
+    # SIFT keypoints per frame (strongest kept). Detection + description is most of the curation time and
+    # scales with this count: 400 at 320x240 costs ATE 0.27 -> 0.30 cm vs 1000 (8 bench clips), for ~0.5 s
+    # less CPU per 32-frame clip (benchmarks/curation_bench.py, 2026-12-01)
+    n_features: int = 400
     octave_layers: int = 3        # SIFT scales per octave (Lowe: 3; 2 is ~20 % faster)
     ratio: float = 0.8            # Lowe ratio test
     refs: tuple[int, ...] = (1, 2, 4, 8, 16)   # reference frame offsets of the local map
