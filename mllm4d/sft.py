@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from . import answer, collate, common, models, warmup
+from . import collate, common, models, warmup
 from .common import field
 
 STAGE = "04_sft"
@@ -320,7 +320,8 @@ def train_stage(cfg: SFTParams, run_dir: Path, stage: str, init: str, callbacks:
         models.save(final, proc, out / "model", merge=True)
         metrics["model"] = str(out / "model")
         if stage == "warmup":
-            metrics["heldout_accuracy"] = warmup_accuracy(final, proc, cfg, data_dir)
+            metrics["heldout_accuracy"] = warmup.heldout_accuracy(final, proc, data_dir, cfg.sft_prompt, cfg.num_frames,
+                                                                  cfg.frame_size, cfg.fps, cfg.frame_window)
         common.write_json(out / "stage_metrics.json", metrics)
     trainer.accelerator.wait_for_everyone()
     return metrics
@@ -392,24 +393,6 @@ def plot_losses(run_dir: str | os.PathLike) -> Any:
         axes[0][0].text(0.5, 0.5, "no logged steps yet", ha="center")
     fig.tight_layout()
     return fig
-
-
-def warmup_accuracy(model: Any, proc: Any, cfg: SFTParams, data_dir: Path) -> dict:
-    """Greedy accuracy (fraction) of the warm-up model on its held-out procedural clips, per task and overall
-    (reported in ``warmup/stage_metrics.json``, never part of the benchmark)."""
-    from . import prompts
-    rows, _ = load_rows(data_dir / "heldout.jsonl", cfg.sft_prompt)
-    frames = [models.read_frames([data_dir / f for f in models.window_frames(r["frames"], r, cfg.frame_window)],
-                                 cfg.num_frames, cfg.frame_size) for r in rows]
-    model.eval()
-    outs = models.generate(model, proc, [prompts.messages(r, cfg.sft_prompt) for r in rows], frames,
-                           max_new_tokens=8, fps=cfg.fps)
-    hits: dict[str, list[bool]] = {}
-    for r, o in zip(rows, outs):
-        hits.setdefault(r["subtask"] + (f"-{r['variant']}" if r.get("variant") else ""), []).append(
-            answer.extract_choice(o, r["options"]) == r["answer"])
-    return {**{k: sum(v) / len(v) for k, v in hits.items()},
-            "overall": sum(map(sum, hits.values())) / len(rows), "n": len(rows)}
 
 
 def sample_predictions(model_spec: str, dataset_dir: str | os.PathLike, split: str, mode: str, n: int,

@@ -27,7 +27,7 @@ a mixed three-task warm-up learns nothing in the same number of steps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -180,3 +180,21 @@ def build(out_dir: str | Path, dataset_dir: str | Path, n_clips: int, n_heldout:
     write(out, bgs, n_heldout, rng, num_frames, size, tasks=tasks, split="heldout.jsonl", prefix="h")
     common.write_json(out / "meta.json", {**meta, "labels": counts})
     return out
+
+
+def heldout_accuracy(model: Any, proc: Any, data_dir: Path, mode: str, num_frames: int, frame_size: Sequence[int],
+                     fps: float, frame_window: str) -> dict:
+    """Greedy accuracy (fraction) of a warm-up model on ``data_dir/heldout.jsonl`` per task and overall (04_sft
+    reports it in ``warmup/stage_metrics.json``; never part of the benchmark). ``mode``: prompts.messages mode."""
+    from . import answer, models, prompts
+    rows = common.read_jsonl(Path(data_dir) / "heldout.jsonl")
+    frames = [models.read_frames([Path(data_dir) / f for f in models.window_frames(r["frames"], r, frame_window)],
+                                 num_frames, frame_size) for r in rows]
+    model.eval()
+    outs = models.generate(model, proc, [prompts.messages(r, mode) for r in rows], frames, max_new_tokens=8, fps=fps)
+    hits: dict[str, list[bool]] = {}
+    for r, o in zip(rows, outs):
+        hits.setdefault(r["subtask"] + (f"-{r['variant']}" if r.get("variant") else ""), []).append(
+            answer.extract_choice(o, r["options"]) == r["answer"])
+    return {**{k: sum(v) / len(v) for k, v in hits.items()},
+            "overall": sum(map(sum, hits.values())) / max(len(rows), 1), "n": len(rows)}
