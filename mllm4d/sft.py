@@ -60,6 +60,8 @@ class SFTParams:
     warmup_max_steps: int = field(help="perception warm-up steps on procedural clips before SFT (0 = none, the "
                                        "paper; tiny lever, mllm4d/warmup.py)", ge=0)
     warmup_tasks: str = field(help="comma list of warm-up tasks (warmup.TASKS: crd, ocrd, ocrdir-lateral)")
+    warmup_mix: float = field(help="share of SFT samples that are fresh procedural warm-up clips, so the warm-up "
+                                   "skill is kept while the real mixture is learnt (0 = none)", ge=0, le=0.9)
     sft_prompt: str = field(help="SFT prompt/target: direct (the letter, paper) or direct_text (the option's text)",
                             choices=("direct", "direct_text"))
     finetune: str = field(help="LoRA adapters (paper) or full fine-tuning", choices=("lora", "full"))
@@ -157,16 +159,21 @@ def stage_mode(cfg: SFTParams, stage: str) -> str:
 
 
 def stage_data(cfg: SFTParams, run_dir: Path, stage: str) -> tuple[Path, str, str]:
-    """(data folder, split file, prompt mode) a stage trains on: a 03_dataset split, or for the warm-up the
-    procedural clips :func:`warmup.build` makes under ``run_dir/warmup_data`` (one per training sample)."""
+    """(data folder, split file, prompt mode) a stage trains on: a 03_dataset split; for the warm-up the procedural
+    clips :func:`warmup.build` makes under ``run_dir/warmup_data`` (one per training sample); for SFT with
+    ``warmup_mix`` > 0 ``run_dir/sft_mix.jsonl`` (the real rows + that share of other procedural clips)."""
     dataset = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root,
                                   require=(SPLITS["sft" if stage == "warmup" else stage][0],))
+    if stage == "coldstart" or (stage == "sft" and not cfg.warmup_mix):
+        return dataset, SPLITS[stage][0], stage_mode(cfg, stage)
+    n_real = len(common.read_jsonl(dataset / "sft.jsonl"))
+    d = warmup.build(run_dir / "warmup_data", dataset, cfg.warmup_max_steps * cfg.batch_size * cfg.grad_accum,
+                     WARMUP_HELDOUT, warmup.parse_tasks(cfg.warmup_tasks), int(cfg.frame_size[0]), cfg.seed,
+                     n_mix=round(n_real * cfg.warmup_mix / (1 - cfg.warmup_mix)))
     if stage == "warmup":
-        n = cfg.warmup_max_steps * cfg.batch_size * cfg.grad_accum
-        d = warmup.build(run_dir / "warmup_data", dataset, n, WARMUP_HELDOUT, warmup.parse_tasks(cfg.warmup_tasks),
-                         int(cfg.frame_size[0]), cfg.seed)
         return d, "sft.jsonl", stage_mode(cfg, stage)
-    return dataset, SPLITS[stage][0], stage_mode(cfg, stage)
+    warmup.mix_split(run_dir / "sft_mix.jsonl", dataset / "sft.jsonl", d / "mix.jsonl")
+    return run_dir, "sft_mix.jsonl", stage_mode(cfg, stage)
 
 
 # Parameters that change how fast a stage runs, not what it learns: a rerun may change them and still

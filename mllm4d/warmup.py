@@ -160,15 +160,16 @@ def parse_tasks(text: str) -> tuple[str, ...]:
 
 
 def build(out_dir: str | Path, dataset_dir: str | Path, n_clips: int, n_heldout: int, tasks: Sequence[str],
-          size: int, seed: int, num_frames: int = 2) -> Path:
-    """The warm-up split of a 04_sft run under ``out_dir``: ``sft.jsonl`` (``n_clips`` clips) and
-    ``heldout.jsonl`` (``n_heldout`` other clips, never trained on), backgrounds = frames 0/16/31 of the clips in
+          size: int, seed: int, num_frames: int = 2, n_mix: int = 0) -> Path:
+    """The warm-up split of a 04_sft run under ``out_dir``: ``sft.jsonl`` (``n_clips`` clips), ``heldout.jsonl``
+    (``n_heldout`` other clips, never trained on) and ``mix.jsonl`` (``n_mix`` more, mixed into the SFT split by
+    :func:`mix_split`), backgrounds = frames 0/16/31 of the clips in
     ``dataset_dir/sft.jsonl`` (training clips only: no benchmark frame). Reused when ``meta.json`` matches;
     written atomically per file, so a killed build is redone. Returns ``out_dir``."""
     out, d = Path(out_dir), Path(dataset_dir)
     clips = sorted({r["clip_id"] for r in common.read_jsonl(d / "sft.jsonl")})
     meta = {"n_clips": n_clips, "n_heldout": n_heldout, "tasks": list(tasks), "size": size, "seed": seed,
-            "num_frames": num_frames, "train_clips": clips, "version": 1}
+            "num_frames": num_frames, "n_mix": n_mix, "train_clips": clips, "version": 1}
     if (out / "meta.json").exists() and {k: v for k, v in common.read_json(out / "meta.json").items()
                                          if k != "labels"} == meta:
         return out
@@ -178,7 +179,21 @@ def build(out_dir: str | Path, dataset_dir: str | Path, n_clips: int, n_heldout:
     rng = np.random.default_rng(seed)
     counts = write(out, bgs, n_clips, rng, num_frames, size, tasks=tasks)
     write(out, bgs, n_heldout, rng, num_frames, size, tasks=tasks, split="heldout.jsonl", prefix="h")
+    write(out, bgs, n_mix, rng, num_frames, size, tasks=tasks, split="mix.jsonl", prefix="m")
     common.write_json(out / "meta.json", {**meta, "labels": counts})
+    return out
+
+
+def mix_split(out_path: str | Path, real_split: str | Path, mix_split_path: str | Path) -> Path:
+    """Write ``out_path``: the rows of ``real_split`` followed by those of ``mix_split_path`` (the trainer
+    shuffles), every ``frames`` path rewritten relative to ``out_path``'s folder so one data folder serves both."""
+    import os
+    out = Path(out_path)
+    rows = []
+    for src in (Path(real_split), Path(mix_split_path)):
+        for r in common.read_jsonl(src):
+            rows.append({**r, "frames": [os.path.relpath(src.parent / f, out.parent) for f in r["frames"]]})
+    common.write_jsonl(out, rows)
     return out
 
 

@@ -232,3 +232,19 @@ def test_warmup_stage_trains_first_and_reports_heldout_accuracy(data_root, monke
     assert (run_dir / "warmup_data" / "sft.jsonl").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="warm-up tasks"):
         sft.stage_data(dataclasses.replace(cfg, warmup_tasks="colour"), run_dir, "warmup")
+
+
+def test_warmup_mix_adds_fresh_procedural_rows_to_sft(data_root, monkeypatch):
+    monkeypatch.setattr(sft, "WARMUP_HELDOUT", 2)
+    cfg = _cfg(data_root, run_name="wmix", warmup_max_steps=1, warmup_mix=0.5, num_frames=2, max_steps=2)
+    run_dir = common.start_run("04_sft", cfg)
+    d, split, mode = sft.stage_data(cfg, run_dir, "sft")
+    rows = common.read_jsonl(d / split)
+    real = common.read_jsonl(data_root / "03_dataset" / "fx" / "sft.jsonl")
+    procedural = [r for r in rows if r["clip_id"].startswith("m")]
+    assert len(rows) == 2 * len(real) and len(procedural) == len(real)  # a share of 0.5
+    warm = {r["clip_id"] for r in common.read_jsonl(run_dir / "warmup_data" / "sft.jsonl")}
+    assert warm and not warm & {r["clip_id"] for r in procedural}  # other clips than the warm-up's
+    assert all((d / f).exists() for r in rows for f in r["frames"])  # one folder resolves both kinds of path
+    m = sft.train(cfg, run_dir)
+    assert m["sft"]["samples"] == len(rows) and m["sft"]["collator"]["bad_rows"] == 0
