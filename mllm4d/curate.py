@@ -73,6 +73,7 @@ class CurationParams:
     min_depth: float = common.field(help="nearest depth covered by the disparity range, m", gt=0)
     max_depth: float = common.field(help="farther depth is dropped, m", gt=0)
     sift_features: int = common.field(help="SIFT keypoints per frame", ge=50)
+    sift_scale: float = common.field(help="SIFT on the left image resized by this factor (speed)", gt=0, le=1)
     pose_refs: list[int] = common.field(help="reference frame offsets of the pose local map")
     mask_objects_in_pose: bool = common.field(help="exclude segmented objects from pose features")
     erode_px: int = common.field(help="object mask erosion, pixels", ge=0)
@@ -91,7 +92,7 @@ def stereo_config(cfg: CurationParams) -> stereo.StereoConfig:
 
 
 def pose_config(cfg: CurationParams) -> pose.PoseConfig:
-    return pose.PoseConfig(n_features=cfg.sift_features, refs=tuple(cfg.pose_refs))
+    return pose.PoseConfig(n_features=cfg.sift_features, sift_scale=cfg.sift_scale, refs=tuple(cfg.pose_refs))
 
 
 def object_config(cfg: CurationParams) -> objects.ObjectConfig:
