@@ -97,6 +97,27 @@ def accuracy_table(evals: dict[str, dict], order: tuple[str, ...] = TABLE3_ORDER
     return pd.DataFrame(rows).set_index("run")
 
 
+def interval_table(evals: dict[str, dict], order: tuple[str, ...] = TABLE3_ORDER) -> pd.DataFrame:
+    """Rows = runs, columns = the six subtasks + overall: ``"acc [lo, hi]"`` in %, the 06_eval bootstrap 95 % intervals."""
+    labels = [k for k in order if k in evals] + [k for k in evals if k not in order]
+
+    def cell(e: dict, key: str) -> str:
+        lo, hi = e["ci"].get(key, [math.nan, math.nan])
+        return f"{100 * e[key]:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]"
+    rows = [{"run": lab, **{SUBTASK_NAMES[s]: cell(evals[lab], s) for s in SUBTASKS},
+             "overall": cell(evals[lab], "overall")} for lab in labels]
+    return pd.DataFrame(rows).set_index("run")
+
+
+def separated(evals: dict[str, dict], a: str, b: str) -> list[str]:
+    """Subtasks (and ``overall``) where run ``a``'s 95 % interval lies entirely above run ``b``'s (issue 7's test
+    of "SFT above base"); [] when either run is missing."""
+    if a not in evals or b not in evals:
+        return []
+    return [k for k in (*SUBTASKS, "overall")
+            if evals[a]["ci"].get(k, [math.nan])[0] > evals[b]["ci"].get(k, [math.nan, math.nan])[1]]
+
+
 def paper_table3() -> pd.DataFrame:
     """The paper's Table 3 (printed numbers, %) for display next to ours."""
     return pd.DataFrame([{"run": k, "setting": TABLE3_LABELS[k] + " (paper, 8B)", "MLLM4D-Bench": v[0],
@@ -140,12 +161,16 @@ class BenchParams:
 
 
 def summary_metrics(evals: dict[str, dict], times: dict[str, float]) -> dict[str, Any]:
-    """metrics.json of 07_bench: per label {overall, chance, constant_letter, ci95_overall, <subtask>} (fractions)."""
+    """metrics.json of 07_bench: per label {overall, chance, constant_letter, ci95_overall, <subtask>, ci95} (fractions),
+    ``sft_above_base`` / ``sft_above_blind`` (:func:`separated`), stage wall times."""
     out: dict[str, Any] = {}
     for lab, e in evals.items():
         out[lab] = {"overall": e["overall"], "micro": e["micro"], "chance": e["chance"],
                     "constant_letter": e["constant_letter"], "n": e["n"],
-                    "ci95_overall": e["ci"].get("overall"), **{s: e[s] for s in SUBTASKS}}
+                    "ci95_overall": e["ci"].get("overall"), **{s: e[s] for s in SUBTASKS},
+                    "ci95": {s: e["ci"].get(s) for s in SUBTASKS}}
+    out["sft_above_base"] = separated(evals, "sft", "base")
+    out["sft_above_blind"] = separated(evals, "sft", "blind")
     out["stage_seconds"] = times
     out["total_seconds"] = round(sum(v for v in times.values() if math.isfinite(v)), 1)
     return out

@@ -41,6 +41,7 @@ def test_summary_metrics_are_fractions_with_stage_times(tmp_path):
     assert set(SUBTASKS) <= set(m["sft"]) and m["sft"]["chance"] == 0.25
     assert m["stage_seconds"] == {"04_sft/tiny": 12.5} and m["total_seconds"] == 12.5
     assert 0 <= m["sft"]["overall"] <= 1
+    assert set(m["sft"]["ci95"]) == set(SUBTASKS) and m["sft_above_base"] == []  # no base run: nothing to beat
 
 
 def test_plots_write_png_and_html(tmp_path):
@@ -51,3 +52,16 @@ def test_plots_write_png_and_html(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG" and "plotly" in html.read_text()[:5000].lower()
     pts = tables.scaling_points(tmp_path, ["100:a", "1000:none"])
     assert len(pts) == 1 and math.isclose(pts["items"][0], 100)
+
+
+def test_separated_needs_the_whole_interval_above():
+    def ev(acc, half):
+        return {"ci": {k: [acc[k] - half, acc[k] + half] for k in acc}, **acc}
+    keys = (*SUBTASKS, "overall")
+    base = ev({k: 0.25 for k in keys}, 0.1)
+    sft = ev({**{k: 0.3 for k in keys}, "crd": 0.6, "ocrd": 0.45}, 0.1)  # crd clears 0.35, ocrd touches it
+    evals = {"base": base, "sft": sft}
+    assert tables.separated(evals, "sft", "base") == ["crd"]
+    assert tables.separated(evals, "sft", "blind") == []
+    ci = tables.interval_table(evals)
+    assert ci.loc["sft", SUBTASK_NAMES["crd"]] == "60 [50, 70]" and list(ci.index) == ["base", "sft"]
