@@ -24,6 +24,7 @@ def _cfg(root, **over):
     values = yaml.safe_load(common.resolve("params/tiny/04_sft.yaml").read_text())
     values.update(outputs_root=str(root), dataset_run="fx", run_name="t", stage="sft", max_steps=3,
                   coldstart_max_steps=2, batch_size=2, num_frames=4, frame_size=[32, 32], save_steps=100,
+                  warmup_max_steps=0, warmup_mix=0.0, frame_window="clip",
                   logging_steps=1, lr=1e-2)
     values.update(over)
     return common.validate(sft.SFTParams, values)
