@@ -8,6 +8,9 @@ Stages (``stage`` param): ``sft`` trains on ``sft.jsonl`` with direct-answer pro
 ``coldstart`` trains on ``coldstart.jsonl`` with ST-CoT prompts (answer = ``<thinking>…</thinking>
 <answer>X</answer>``); ``both`` runs SFT, then cold start from the SFT result (paper: MLLM-4D-SFT ->
 MLLM-4D-SFT-CoT). Loss: cross-entropy on the assistant answer only (eq. 1; ``collate.VideoSFTCollator``).
+*Not in the paper* (tiny lever, off in the paper profile): ``warmup_max_steps`` > 0 first trains a ``warmup`` stage
+on procedural motion clips (:mod:`warmup`; ``warmup_data/`` in the run folder, built per rank with identical
+bytes), and ``warmup_mix`` keeps a share of further procedural rows in the SFT split (``sft_mix.jsonl``).
 
 Outputs, ``outputs/04_sft/<run_name>/``:
 - ``<stage>/checkpoint-N/`` (every ``save_steps``; a rerun resumes from the last one), ``<stage>/runs/``
@@ -21,7 +24,8 @@ Deviations from the paper / release (qwen-vl-finetune):
 - no flash-attn varlen packing (``data_flatten``): batches are padded (simpler, correct, slower on GPU);
 - the LoRA of each stage is merged before the next: the cold start trains a fresh LoRA on the merged SFT
   model, like the release (its cold-start script loads the saved SFT model as ``llm``);
-- video = ``num_frames`` frames uniformly sampled from the row's 32 stored frames, resized to
+- video = ``num_frames`` frames uniformly sampled from the row's 32 stored frames (or from the question's
+  frame_i..frame_j with ``frame_window: question``, tiny lever), resized to
   ``frame_size`` and presented at ``fps`` (the release's SFT script leaves its 8-frame / 2-fps defaults);
 - LoRA dropout is a parameter (the release's code ends up at 0.05); DeepSpeed ZeRO-2 is optional
   (``configs/accelerate_zero2.yaml``): with LoRA the optimiser state is small and plain DDP fits.

@@ -26,6 +26,7 @@ a mixed three-task warm-up learns nothing in the same number of steps.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -187,7 +188,6 @@ def build(out_dir: str | Path, dataset_dir: str | Path, n_clips: int, n_heldout:
 def mix_split(out_path: str | Path, real_split: str | Path, mix_split_path: str | Path) -> Path:
     """Write ``out_path``: the rows of ``real_split`` followed by those of ``mix_split_path`` (the trainer
     shuffles), every ``frames`` path rewritten relative to ``out_path``'s folder so one data folder serves both."""
-    import os
     out = Path(out_path)
     rows = []
     for src in (Path(real_split), Path(mix_split_path)):
