@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from mllm4d import answer, common, prompts, scoring
+from mllm4d import answer, common, models, prompts, scoring
 
 STAGE = "06_eval"
 PREDICTIONS = "predictions.jsonl"
@@ -72,7 +72,7 @@ class EvalParams:
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
     frame_window: str = common.field(help="sample frames from the whole clip (paper) or the question's frame_i.."
                                           "frame_j (tiny lever; VLM4D items always use the whole video)",
-                                     choices=("clip", "question"))
+                                     choices=models.FRAME_WINDOWS)
     frame_size: int = common.field(help="square frame side in pixels after resizing", ge=28)
     fps: float = common.field(help="rate the frames are presented at (Qwen3-VL timestamps)", gt=0)
     max_new_tokens: int = common.field(help="generation budget (release: 4096)", ge=1)
@@ -194,7 +194,6 @@ def generation_settings(cfg: EvalParams, spec: str) -> dict:
     """Everything that determines a prediction, recorded in metrics.json and on every prediction row."""
     s = {k: getattr(cfg, k) for k in _GEN_KEYS}
     s["model"] = spec
-    from mllm4d import models
     s["model_files"] = models.folder_fingerprint(spec)
     s["key"] = hashlib.sha1(json.dumps(s, sort_keys=True).encode()).hexdigest()[:12]
     return s
@@ -219,7 +218,6 @@ def predict(cfg: EvalParams, items: list[dict], run_dir: str | Path, model: Any 
     is skipped and reported, never fatal. ``model``/``processor`` may be passed in (tests); otherwise loaded
     from :func:`model_spec`.
     """
-    from mllm4d import models
     spec = model_spec(cfg) if model is None else (cfg.model or "<given>")
     gen = generation_settings(cfg, spec)
     path = Path(run_dir) / PREDICTIONS

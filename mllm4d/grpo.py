@@ -40,7 +40,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from mllm4d import common, prompts, reward
+from mllm4d import common, models, prompts, reward
 
 STAGE = "05_grpo"
 LOG_FILE = "log.jsonl"
@@ -71,7 +71,7 @@ class GRPOParams:
     num_frames: int = common.field(help="frames per video (paper: 32)", ge=2)
     frame_size: list[int] = common.field(help="(H, W) the frames are resized to, pixels")
     frame_window: str = common.field(help="frames from the whole clip (paper) or the question's frame_i..frame_j "
-                                          "(tiny lever, as 04_sft/06_eval)", choices=("clip", "question"))
+                                          "(tiny lever, as 04_sft/06_eval)", choices=models.FRAME_WINDOWS)
     fps: float = common.field(help="rate the frames are presented at (Qwen3-VL timestamps; as 04_sft/06_eval)",
                               gt=0)
     num_generations: int = common.field(help="G, rollouts per prompt (paper: 12)", ge=2)
@@ -155,7 +155,6 @@ def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size:
     """A ``datasets.Dataset`` of row JSON with a lazy transform decoding frames per accessed batch."""
     from datasets import Dataset
 
-    from mllm4d import models
 
     def transform(batch: dict) -> dict:
         out: dict[str, list] = {"prompt": [], "solution": [], "options": [], "subtask": []}
@@ -209,7 +208,6 @@ def build_trainer(cfg: GRPOParams, run_dir: Path, model: Any = None, processor: 
     """The configured :class:`VideoGRPOTrainer` (model/processor/dataset built from ``cfg`` unless given)."""
     from peft import LoraConfig
 
-    from mllm4d import models
     from mllm4d.video_grpo import VideoGRPOTrainer
 
     if cfg.use_vllm:
@@ -271,7 +269,6 @@ EXECUTION_ONLY = ("outputs_root", "num_gpus", "accelerate_config", "logging_step
 def run_fingerprint(cfg: GRPOParams) -> dict:
     """What the checkpoints depend on: the learning parameters, the RFT rows' bytes and the initial policy's files
     (name, size, mtime: a retrained cold-start model under the same path counts as new)."""
-    from mllm4d import models
     from mllm4d.sft import file_digest
     ddir = common.upstream_dir("03_dataset", cfg.dataset_run, cfg.outputs_root, require=("rft.jsonl",))
     spec = init_spec(cfg)
@@ -323,7 +320,6 @@ def train(cfg: GRPOParams, run_dir: str | os.PathLike) -> dict:
 
 def save_model(trainer: Any, out: Path) -> Path:
     """Save the trained policy (LoRA merged into the weights) and the processor to ``out`` (atomic)."""
-    from mllm4d import models
 
     return models.save(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class, out, merge=True)
 
