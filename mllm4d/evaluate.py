@@ -13,10 +13,12 @@ joined with the URL's ``videos_real/…`` / ``videos_synthetic/…`` tail; missi
 Protocol (paper.md §5.1, deviations marked): chat prompts from :func:`prompts.messages` (``direct`` = the SFT
 prompt, ``st_cot`` = the cold-start/GRPO prompt; *deviation*: the release evaluates with VLM4D's own prompt
 texts); ``num_frames`` uniformly sampled frames; greedy decoding by default (*deviation*: the release leaves
-the model's default generation config, unrecorded); ``choice: letter_logits`` instead takes the arg-max over the
-four letter tokens' logits (constrained choice; for untrained base models, which rarely generate a letter);
-the letter comes from :func:`answer.extract_choice`
-(the release's cascade, improved) and is matched exactly to the GT letter (the judge step of the release is
+the model's default generation config, unrecorded); ``choice`` picks the letter either from generated text
+(``generate``: :func:`answer.extract_choice`, the release's cascade, improved) or by score (choice.py:
+``letter_logits``, the arg-max over the four letter tokens' logits, for untrained base models, which rarely
+generate a letter; ``option_loglik``, the option text with the highest log-likelihood, for ``direct_text`` SFT
+models, whose free numeric answers are often none of the options). The letter is matched exactly to the GT
+letter (the judge step of the release is
 then redundant: only a letter reaches it). Every generation setting is written to ``metrics.json``.
 
 ``blind_video``: each question is paired with the frames of *another* clip (a control: accuracy that
@@ -39,11 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from mllm4d import answer, common, models, prompts, scoring
+from mllm4d import answer, choice, common, models, prompts, scoring
 
 STAGE = "06_eval"
 PREDICTIONS = "predictions.jsonl"
 JUDGEMENTS = "judgements.jsonl"
+# choice -> the prompt_mode it needs ("" = any): constrained choices score what the model was trained to answer
+CHOICE_PROMPT: dict[str, str] = {"generate": "", "letter_logits": "direct", "option_loglik": "direct_text"}
 # model_stage -> (upstream stage folder, model folder inside its run)
 MODEL_STAGES: dict[str, tuple[str, str]] = {
     "04_sft/sft": ("04_sft", "sft/model"),
@@ -66,8 +70,9 @@ class EvalParams:
     model_run: str = common.field(help="run name of model_stage")
     prompt_mode: str = common.field(help="prompts.messages mode", choices=prompts.MODES)
     choice: str = common.field(help="generate: free text -> answer.extract_choice; letter_logits: arg-max over "
-                                    "the option letters' logits (direct prompt only)",
-                               choices=("generate", "letter_logits"))
+                                    "the option letters' logits (direct prompt only); option_loglik: the option "
+                                    "text with the highest log-likelihood (direct_text prompt only; choice.py)",
+                               choices=tuple(CHOICE_PROMPT))
     max_items: int = common.field(help="evaluate the first N bench items (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
     frame_window: str = common.field(help="sample frames from the whole clip (paper) or the question's frame_i.."
@@ -246,7 +251,10 @@ def predict(cfg: EvalParams, items: list[dict], run_dir: str | Path, model: Any 
         chats = [prompts.messages({"question": items[i]["question"], "options": items[i]["options"]},
                                   cfg.prompt_mode) for i in batch]
         if cfg.choice == "letter_logits":
-            texts = models.letter_choices(model, processor, chats, frames, batch_size=cfg.batch_size, fps=cfg.fps)
+            texts = choice.letter_choices(model, processor, chats, frames, batch_size=cfg.batch_size, fps=cfg.fps)
+        elif cfg.choice == "option_loglik":
+            texts = choice.option_choices(model, processor, chats, frames, [items[i]["options"] for i in batch],
+                                          batch_size=cfg.batch_size, fps=cfg.fps)
         else:
             texts = models.generate(model, processor, chats, frames, max_new_tokens=cfg.max_new_tokens,
                                     do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -336,9 +344,10 @@ def judge_rows(cfg: EvalParams, items: list[dict], rows: list[dict], run_dir: st
 def run(cfg: EvalParams, run_dir: str | Path, model: Any = None, processor: Any = None) -> dict:
     """Items -> predictions -> metrics.json; returns the metrics."""
     t0 = time.time()
-    if cfg.choice == "letter_logits" and cfg.prompt_mode != "direct":
-        raise common.ParamError(f"parameter 'choice'='letter_logits' needs prompt_mode 'direct' (the answer is a bare "
-                                f"letter), got prompt_mode={cfg.prompt_mode!r}")
+    need = CHOICE_PROMPT[cfg.choice]
+    if need and cfg.prompt_mode != need:
+        raise common.ParamError(f"parameter 'choice'={cfg.choice!r} needs prompt_mode {need!r} (what the model was "
+                                f"trained to answer), got prompt_mode={cfg.prompt_mode!r}")
     items, skipped = load_items(cfg)
     bench = [it for it in items if it["source"] == "bench"]
     vlm = [it for it in items if it["source"] == "vlm4d"]

@@ -507,24 +507,3 @@ def generate(model: Any, processor: Any, messages: Sequence[list[dict]], frames:
                                  pad_token_id=tok.pad_token_id, **sampling)
         out += tok.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     return out
-
-
-def letter_choices(model: Any, processor: Any, messages: Sequence[list[dict]], frames: Sequence[np.ndarray],
-                   letters: Sequence[str] = ("A", "B", "C", "D"), batch_size: int = 8, fps: float = 2.0) -> list[str]:
-    """Constrained choice: for each (chat, video), the letter whose token has the highest logit at the first
-    answer position (the greedy first token restricted to ``letters``; lm-eval-harness style multiple choice).
-
-    An untrained model rarely *generates* a letter, so free generation scores it at 0; restricted to the
-    letters it shows the answer-position prior instead (the constant-letter baseline a base row should sit at).
-    """
-    import torch
-    tok = processor.tokenizer
-    ids = [tok.encode(x, add_special_tokens=False)[0] for x in letters]
-    out: list[str] = []
-    for s in range(0, len(messages), batch_size):
-        batch = build_inputs(processor, messages[s:s + batch_size], frames[s:s + batch_size], fps=fps,
-                             add_generation_prompt=True, padding_side="left").to(model.device)
-        with torch.no_grad():
-            logits = model(**batch).logits[:, -1, ids]
-        out += [letters[i] for i in logits.argmax(-1).tolist()]
-    return out
