@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from . import clips, common, cot, exports, prompts, qa, reward, solver
+from . import clips, common, cot, exports, ladder, prompts, qa, reward, solver
 from .selection import _scen, select_bench, select_rft, select_sft, take
 
 SPLITS = ("sft", "coldstart", "rft", "bench")
@@ -80,8 +80,17 @@ class DatasetParams:
     min_gap_rel: float = common.field(help="min gap between numeric options, relative to the truth", ge=0.0)
     min_gap_abs: float = common.field(help="min gap between numeric options (m)", ge=0.0)
     decimals: int = common.field(help="decimals of numeric options (paper examples: 1)", ge=0)
+    numeric_mode: str = common.field(help="numeric options: relative (paper: distractors around the truth) or "
+                                          "ladder (four fixed rungs per subtask: no text prior, ladder.py)",
+                                     choices=qa.NUMERIC_MODES)
+    ladder_cad: list[float] = common.field(help="ladder mode: Camera Abs. Dist. rungs (m, ascending)")
+    ladder_oad: list[float] = common.field(help="ladder mode: Object Abs. Dist. rungs (m, ascending)")
+    ladder_ocad: list[float] = common.field(help="ladder mode: Object-Camera Abs. Dist. rungs (m, ascending)")
+    ladder_margin: float = common.field(help="ladder mode: skip values this close (relative) to a cell boundary",
+                                        ge=0.0, lt=1.0)
     bench_fraction: float = common.field(help="fraction of clips held out for the benchmark", ge=0.0, le=1.0)
-    balance_labels: bool = common.field(help="balance answer labels within categorical subtasks (no text prior)")
+    balance_labels: bool = common.field(help="balance answer labels (categorical) and answer ranks among the "
+                                             "sorted options (numeric) within each subtask (no text prior)")
     sft_items_per_slice: int = common.field(help="SFT items per each of the 7 slices (paper: 2M / 7)", ge=0)
     bench_items_per_subtask: int = common.field(help="benchmark items per subtask (paper: ~1000)", ge=0)
     rft_items: int = common.field(help="RFT items in total (paper: 30000)", ge=0)
@@ -134,6 +143,8 @@ def rows_for_clips(metas: list[clips.ClipMeta], solver_cfg: solver.SolverConfig,
     clip falls back to item-by-item templating, skipping (and counting) the bad relations.
     """
     per_clip, counts = solver.solve_clips(metas, solver_cfg, rng)
+    if qa_cfg.numeric_mode == "ladder":
+        counts["ladder_ambiguous"] += sum(len(r) - len(qa.askable(r, qa_cfg)) for r in per_clip)
     state = rng.bit_generator.state
     try:
         out = qa.make_items_clips(per_clip, metas, rng, qa_cfg, caps)
@@ -195,7 +206,8 @@ def qa_config(cfg: DatasetParams) -> qa.QAConfig:
     """The QA templater's configuration from the dataset parameters."""
     return qa.QAConfig(option_order=cfg.option_order, distractor_lo=cfg.distractor_lo,
                        distractor_hi=cfg.distractor_hi, min_gap_rel=cfg.min_gap_rel, min_gap_abs=cfg.min_gap_abs,
-                       decimals=cfg.decimals)
+                       decimals=cfg.decimals, numeric_mode=cfg.numeric_mode, ladder_margin=cfg.ladder_margin,
+                       ladders=tuple((s, tuple(getattr(cfg, f"ladder_{s}"))) for s in ladder.NUMERIC))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -304,6 +316,10 @@ def build(cfg: DatasetParams, run_dir: str | Path) -> dict[str, Any]:
     if len(cfg.rft_mix) != len(prompts.SUBTASKS) or min(cfg.rft_mix) < 0 or sum(cfg.rft_mix) <= 0:
         raise common.ParamError(f"parameter 'rft_mix' must be {len(prompts.SUBTASKS)} non-negative shares "
                                 f"(order {prompts.SUBTASKS}) with a positive sum, got {list(cfg.rft_mix)}")
+    try:
+        qa_config(cfg)
+    except ValueError as e:
+        raise common.ParamError(f"parameters 'ladder_cad'/'ladder_oad'/'ladder_ocad': {e}") from None
     cur = common.upstream_dir("01_curation", cfg.curation_run, cfg.outputs_root, require=("index.jsonl",))
     latest = {r["clip_id"]: r for r in common.read_jsonl(cur / "index.jsonl")}  # appended log: the last row wins
     ok = sorted(c for c, r in latest.items() if r.get("status") == "ok")

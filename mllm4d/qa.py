@@ -21,6 +21,8 @@ Options.
   uniformly among the ranks the range and gap allow, then the distractors below/above it uniformly with the
   minimum spacing (sorted uniform draws shifted by the gap, so every valid set is reachable; exact set
   probabilities are not uniform).
+- ``numeric_mode="ladder"`` (tiny profile) replaces those distractors by four fixed rungs per subtask
+  (:mod:`ladder`: the option set then says nothing about the answer; values on a cell boundary are not asked).
 - crd: the answer plus three of the five other directions, never one in ``Relation.exclude`` (a secondary axis
   the camera also clearly moved along, which would make a second option true).
 - ocrd / ocrdir: the three labels of the scenario (closer/farther/not moving; left/right/not moving) plus
@@ -43,10 +45,12 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from . import ladder
 from .prompts import LETTERS
 from .solver import CRD_LABELS, LABELS, NUMERIC, Relation, no_gc
 
 CANNOT = "Cannot be determined from the video"
+NUMERIC_MODES = ("relative", "ladder")
 OPTION_TEXT: dict[str, str] = {"right": "Right", "left": "Left", "down": "Down", "up": "Up", "forward": "Forward",
                                "backward": "Backward", "closer": "Closer", "farther": "Farther",
                                "not moving": "Not moving"}
@@ -116,8 +120,15 @@ class QAConfig:
     min_gap_rel: float       # minimum gap between numeric options, relative to the truth
     min_gap_abs: float       # … and in metres
     decimals: int            # rounding of numeric options
+    numeric_mode: str = "relative"   # "relative" (paper: distractors around the truth) | "ladder" (ladder.py)
+    ladders: tuple = ()      # ladder mode: ((subtask, (r0, r1, r2, r3)), ...) metres, ascending (hashable)
+    ladder_margin: float = 0.05      # ladder mode: values this close (relative) to a cell boundary are not asked
 
     def __post_init__(self) -> None:
+        if self.numeric_mode not in NUMERIC_MODES:
+            raise ValueError(f"QAConfig.numeric_mode must be one of {NUMERIC_MODES}, got {self.numeric_mode!r}")
+        if self.numeric_mode == "ladder":
+            ladder.check(dict(self.ladders), self.decimals)
         if self.option_order not in ("shuffled", "canonical"):
             raise ValueError(f"QAConfig.option_order must be 'shuffled' or 'canonical', got {self.option_order!r}")
         if not 0 < self.distractor_lo < 1 < self.distractor_hi:
@@ -125,9 +136,24 @@ class QAConfig:
 
 
 def config_from(params: Any) -> QAConfig:
-    """QAConfig from any object or mapping holding (at least) its field names, e.g. a notebook's params."""
+    """QAConfig from any object or mapping holding (at least) its required field names, e.g. a notebook's
+    params; fields with a default (the numeric mode) may be missing."""
     get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
-    return QAConfig(**{f.name: get(f.name) for f in dataclasses.fields(QAConfig)})
+    have = params.keys() if isinstance(params, dict) else {k for k in dir(params) if not k.startswith("_")}
+    return QAConfig(**{f.name: get(f.name) for f in dataclasses.fields(QAConfig)
+                       if f.name in have or f.default is dataclasses.MISSING})
+
+
+def askable(relations: Sequence[Relation], cfg: QAConfig) -> Sequence[Relation]:
+    """``relations`` minus the numeric ones too close to a ladder cell boundary (ladder mode; else as given)."""
+    if cfg.numeric_mode != "ladder":
+        return relations
+    keep = np.ones(len(relations), bool)
+    for sub, rungs in cfg.ladders:  # one vectorised test per subtask (bulk datasets hold millions of relations)
+        k = np.fromiter((q for q, r in enumerate(relations) if r.subtask == sub and r.value is not None), np.int64)
+        if len(k):
+            keep[k] = ladder.unambiguous(np.array([relations[q].value for q in k], float), rungs, cfg.ladder_margin)
+    return [r for r, ok in zip(relations, keep.tolist()) if ok]
 
 
 def numeric_options(values: np.ndarray, u: np.ndarray, cfg: QAConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +266,12 @@ def _options(rels: Sequence[Relation], u: np.ndarray, cfg: QAConfig) -> tuple[li
     num = np.fromiter((v is not None for v in values), bool, N)
     vocab = list(_CAT_TEXTS)
     if num.any():
-        grid = numeric_options(np.fromiter((v for v in values if v is not None), float), u[num, 1:5], cfg)[0]
+        vals = np.fromiter((v for v in values if v is not None), float)
+        if cfg.numeric_mode == "ladder":
+            grid = ladder.options(vals, [r.subtask for r in rels if r.value is not None], dict(cfg.ladders),
+                                  cfg.decimals)[0]
+        else:
+            grid = numeric_options(vals, u[num, 1:5], cfg)[0]
         uniq, inv = np.unique(grid, return_inverse=True)
         fmt = f"{{:.{cfg.decimals}f}}".format
         vocab += [fmt(x) for x in (uniq * 10.0 ** -cfg.decimals).tolist()]
@@ -285,7 +316,11 @@ def _rows(rels: Sequence[Relation], frames: Sequence[int], descs: Sequence[Seque
 
 
 def make_item(rel: Relation, meta: Any, rng: np.random.Generator, cfg: QAConfig, index: int = 0) -> dict:
-    """One row for ``rel`` (id ``<clip>-<scenario>-<index:03d>``); ``meta`` supplies T and the description."""
+    """One row for ``rel`` (id ``<clip>-<scenario>-<index:03d>``); ``meta`` supplies T and the description.
+    Raises ValueError for a relation :func:`askable` drops (a value on a ladder cell boundary)."""
+    if not askable([rel], cfg):
+        raise ValueError(f"{rel.clip_id}: {rel.subtask} value {rel.value:.3f} m is within the ladder margin of a "
+                         f"cell boundary")
     return _rows([rel], [meta.num_frames], [descriptions(meta)], rng.random((1, _NCOLS)), cfg,
                  [f"{rel.clip_id}-{rel.scenario}-{index:03d}"])[0]
 
@@ -372,6 +407,7 @@ def make_items_clips(relations: Sequence[Sequence[Relation]], metas: Sequence[An
     consecutive doubles of ``rng``, so one block is drawn and cut as ``make_items`` would have drawn it (how many
     rows a cap keeps does not depend on the draws). Raises ValueError like ``make_items`` (``rng`` then advanced).
     """
+    relations = [askable(g, cfg) for g in relations]
     if not relations:
         return []
     L = [len(g) for g in relations]
@@ -393,6 +429,7 @@ def make_items_batch(relations: Sequence[Sequence[Relation]], metas: Sequence[An
     """``make_items`` over many clips at once (``relations[b]`` belongs to ``metas[b]``; two random draws in
     total: every clip's selection keys, then every row's uniforms, so rows differ from ``make_items_clips``).
     Rows come out clip by clip."""
+    relations = [askable(g, cfg) for g in relations]
     chosen, ids, n = _choose(relations, rng.random(sum(len(r) for r in relations)), [cap_per_clip] * len(metas))
     if not chosen:
         return []

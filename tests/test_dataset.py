@@ -21,7 +21,9 @@ N_CLIPS = 12
 def params(root: Path, **over) -> dataset.DatasetParams:
     base = dict(outputs_root=str(root), run_name="t", seed=0, curation_run="c", solver_run="s", use_gt_meta=False,
                 cap_per_clip=20, option_order="shuffled", distractor_lo=0.25, distractor_hi=1.75, min_gap_rel=0.15,
-                min_gap_abs=0.1, decimals=1, bench_fraction=0.34, balance_labels=False, sft_items_per_slice=8, bench_items_per_subtask=5,
+                min_gap_abs=0.1, decimals=1, numeric_mode="relative", ladder_cad=[0.3, 0.5, 0.8, 1.2],
+                ladder_oad=[0.5, 0.7, 1.0, 1.5], ladder_ocad=[1.5, 2.5, 3.5, 5.0], ladder_margin=0.05,
+                bench_fraction=0.34, balance_labels=False, sft_items_per_slice=8, bench_items_per_subtask=5,
                 rft_items=24, rft_mix=list(dataset.RFT_MIX_FIG8), rft_min_motion_m=0.3, coldstart_per_scenario=3,
                 coldstart_k=3, coldstart_reward="st", teacher="geometric", teacher_noise_m=0.2,
                 teacher_wrong_prob=0.3, cot_style="full", teacher_url="", teacher_model="")
@@ -208,10 +210,23 @@ def test_balanced_build_has_equal_labels(root):
     cfg = params(root, run_name="bal", balance_labels=True, bench_items_per_subtask=50)
     dataset.build(cfg, common.stage_dir("03_dataset", "bal", str(root)))
     rows = common.read_jsonl(root / "03_dataset" / "bal" / "bench.jsonl")
-    for sub in ("crd", "ocrd", "ocrdir"):
+    for sub in prompts.SUBTASKS:   # categorical labels, and numeric answer ranks
         labels = [selection.answer_label(r) for r in rows if r["subtask"] == sub]
         counts = {l: labels.count(l) for l in set(labels)}
         assert counts and max(counts.values()) - min(counts.values()) <= 1, (sub, counts)
+
+
+def test_ladder_build_counts_boundary_values_and_offers_fixed_rungs(root):
+    cfg = params(root, run_name="lad", numeric_mode="ladder", balance_labels=True)
+    m = dataset.build(cfg, common.stage_dir("03_dataset", "lad", str(root)))
+    assert m["relations"]["ladder_ambiguous"] > 0
+    rows = [r for s in ("sft", "bench") for r in common.read_jsonl(root / "03_dataset" / "lad" / f"{s}.jsonl")]
+    for sub in ("cad", "oad", "ocad"):
+        opts = {tuple(sorted(float(v) for v in r["options"].values())) for r in rows if r["subtask"] == sub}
+        assert opts == {tuple(getattr(cfg, f"ladder_{sub}"))}, sub
+    with pytest.raises(common.ParamError, match="ladder_"):
+        dataset.build(params(root, run_name="bad", numeric_mode="ladder", ladder_oad=[0.5, 0.4, 1.0, 1.5]),
+                      common.stage_dir("03_dataset", "bad", str(root)))
 
 
 def test_rows_for_clips_rewinds_to_clip_by_clip_templating_when_a_value_is_rejected():

@@ -51,6 +51,10 @@ def test_parameters_cell_is_flat_commented_literals(path):
         assert "#" in src.splitlines()[node.lineno - 1], f"line {node.lineno}: add a comment"
         names.add(node.target.id)
     assert {"outputs_root", "run_name", "seed"} <= names
+    # papermill must parse every line too (e.g. an "=" inside the comment defeats its regex): an unparsed name
+    # still gets injected, but `papermill --help-notebook` and its unknown-parameter warning then lie
+    from papermill.translators import PythonTranslator
+    assert {p.name for p in PythonTranslator.inspect({"source": src})} == names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

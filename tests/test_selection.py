@@ -31,8 +31,16 @@ def test_selection_helpers():
     assert selection.significant_motion(_item("cad", cam=0.3), 0.3)
 
 
+def _numeric(rank, k, subtask="cad"):
+    vals = ["0.3", "0.5", "0.8", "1.2"]
+    row = {"id": f"{subtask}-{rank}-{k}", "subtask": subtask, "variant": "", "answer": "C", "frame_i": 0, "frame_j": 20,
+           "options": {"A": vals[(rank + 1) % 4], "B": vals[(rank + 2) % 4], "C": vals[rank], "D": vals[(rank + 3) % 4]}}
+    return {"row": row, "motion": {"camera": 0.5, "object": None}}
+
+
 def _labelled(label, k, subtask="ocrd", variant=""):
-    row = {"id": f"{subtask}-{label}-{k}", "subtask": subtask, "variant": variant, "answer": "B",
+    row = {"id": f"{subtask}-{label}-{k}", "subtask": subtask, "variant": variant, "answer": "B", "frame_i": 0,
+           "frame_j": 20,
            "options": {"A": "x", "B": label, "C": "y", "D": "z"}}
     return {"row": row, "motion": {"camera": 0.0, "object": 0.5}}
 
@@ -47,15 +55,22 @@ def test_label_balancing():
     assert sorted(i["row"]["options"]["B"] for i in six) == ["Closer", "Closer", "Farther", "Farther",
                                                             "Not moving", "Not moving"]
     assert len(selection.take(pool, 10, rng, balance=True)) == 10  # SFT: fills up with the commoner labels
-    bench = selection.select_bench(pool + [_item("cad", k=k) for k in range(20)], 9, rng, balance=True)
+    bench = selection.select_bench(pool + [_numeric(k % 4, k) for k in range(20)], 9, rng, balance=True)
     assert [i["row"]["subtask"] for i in bench].count("ocrd") == 6  # the balanced part bounds the subtask
     labels = [i["row"]["options"]["B"] for i in bench if i["row"]["subtask"] == "ocrd"]
     assert all(labels.count(l) == 2 for l in set(labels))
-    # numeric rows form one group: balancing keeps them as drawn
-    cads = [_item("cad", k=k) for k in range(5)]
-    assert selection.label_order(cads) == cads
+    # numeric rows are grouped by the answer's rank among the sorted option values (skewed ranks are a text prior)
+    cads = [_numeric(r, k) for k, r in enumerate([2, 2, 2, 0, 1, 3, 2])]
+    assert [selection.answer_label(i["row"]) for i in cads[:4]] == ["rank:2|long", "rank:2|long", "rank:2|long",
+                                                                     "rank:0|long"]
+    assert selection.balanced_size(cads) == 4
+    assert [selection.answer_label(i["row"]) for i in selection.label_order(cads)[:4]] == \
+        ["rank:2|long", "rank:0|long", "rank:1|long", "rank:3|long"]
     # variants are separate labels ("lateral:Left" vs "longitudinal:Closer")
     mixed = [_labelled("Left", 0, "ocrdir", "lateral"), _labelled("Closer", 0, "ocrdir", "longitudinal")]
-    assert {selection.answer_label(i["row"]) for i in mixed} == {"lateral:Left", "longitudinal:Closer"}
+    assert {selection.answer_label(i["row"]) for i in mixed} == {"lateral:Left|long", "longitudinal:Closer|long"}
+    # ... and the window: a short gap is its own group (more frames, more motion)
+    short = {**mixed[0]["row"], "frame_j": 10}
+    assert selection.answer_label(short) == "lateral:Left|short"
 
 
