@@ -227,6 +227,9 @@ def process(job: tuple, cfg: CurationParams, run_dir: Path) -> dict:
     cid = clip_id(job)
     origin = str(job[1]) if job[0] != "synthetic" else f"synthetic clip {job[1]}"
     row = {"clip_id": cid, "source": job[0], "input": origin}
+    if job[0] == "synthetic":
+        from . import scene
+        row["generator"] = scene.GENERATOR_VERSION
     try:
         t0 = time.perf_counter()
         clip = make_clip(job, cfg)
@@ -262,10 +265,13 @@ def jobs_for(cfg: CurationParams) -> list[tuple]:
 
 
 def done_ids(run_dir: Path) -> set[str]:
-    """Clip ids whose latest index row is ok and whose metadata file exists (resume skips them)."""
+    """Clip ids whose latest index row is ok and whose metadata file exists (resume skips them); a synthetic
+    clip also needs the current ``scene.GENERATOR_VERSION`` (its scene would differ otherwise)."""
+    from . import scene
     path = run_dir / "index.jsonl"
     latest = {r["clip_id"]: r for r in common.read_jsonl(path)} if path.exists() else {}
-    return {c for c, r in latest.items() if r.get("status") == "ok" and (run_dir / r.get("meta", "")).is_file()}
+    return {c for c, r in latest.items() if r.get("status") == "ok" and (run_dir / r.get("meta", "")).is_file()
+            and (r.get("source") != "synthetic" or r.get("generator") == scene.GENERATOR_VERSION)}
 
 
 AGG = ("depth_absrel", "depth_delta1", "depth_density", "depth_within5", "depth_objects_absrel", "pose_ate_m",

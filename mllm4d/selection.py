@@ -22,22 +22,31 @@ def take(pool: list[dict], n: int, rng: np.random.Generator, balance: bool = Fal
     return (label_order(picked) if balance else picked)[:n]
 
 
+WINDOW_BALANCED = ("ocrd", "ocrdir")   # subtasks balanced within short/long question windows (answer_label)
+
+
 def answer_label(row: dict) -> str:
-    """The answer's label for balancing, ``<label>|<window>``: ``<variant>:<option text>`` for categorical rows,
+    """The answer's label for balancing: ``<variant>:<option text>`` for categorical rows,
     ``rank:<k>`` for numeric ones (k: the answer's position among the options sorted by value; in ladder mode,
-    its rung); window ``short`` / ``long`` (the question's frame gap j − i below / at least half the clip).
+    its rung); for the object subtasks in :data:`WINDOW_BALANCED` also the window, ``|short`` / ``|long`` (the
+    question's frame gap j − i below / at least half the clip).
 
     Why ranks: ``qa.numeric_options`` draws the rank uniformly among those the 25-175 % range and the gaps
     allow, but small values cannot have three options below them, so ranks stay skewed (measured on the tiny
     bench before balancing: Camera Abs. Dist. ranks 0-3 held 4 / 12 / 18 / 8 of 42 answers). Why the window:
     the frame numbers are in the question, and more frames mean more motion (fewer "Not moving", larger
     distances); balanced within each window, the gap says nothing about the answer (a lookup of the majority
-    label per gap scored 43 % on the tiny bench's Object-Camera Rel. Dist. before, 3 labels)."""
+    label per gap scored 43 % on the tiny bench's Object-Camera Rel. Dist. before, 3 labels). Not for the camera
+    and numeric subtasks: their rare (answer, window) pairs (Up in a short window, the top rung in a short
+    window) would shrink the tiny bench from 80 to 24 items per subtask; their gap prior stays (measured by
+    ``benchmarks/text_prior.py``, docs/DATASETS.md)."""
     if row["subtask"] in solver.NUMERIC:
         vals = sorted(float(v) for v in row["options"].values())
         label = f"rank:{vals.index(float(row['options'][row['answer']]))}"
     else:
         label = f"{row.get('variant', '')}:{row['options'][row['answer']]}"
+    if row["subtask"] not in WINDOW_BALANCED:
+        return label
     n = len(row["frames"]) - 1 if row.get("frames") else 31
     return f"{label}|{'long' if 2 * (row['frame_j'] - row['frame_i']) >= n else 'short'}"
 

@@ -79,6 +79,14 @@ def test_run_synthetic_writes_files_metrics_and_resumes(tmp_path, monkeypatch):
     assert len(common.read_jsonl(tmp_path / "index.jsonl")) == 2
     table = curate.metrics_table(tmp_path)
     assert list(table["clip_id"]) == ["clip0000", "clip0001", "(mean)", "(median)"]
+    # a new scene generator samples other scenes from the same seeds: those clips are redone, not resumed
+    from mllm4d import scene
+    monkeypatch.setattr(scene, "GENERATOR_VERSION", scene.GENERATOR_VERSION + 1)
+    redone = []
+    monkeypatch.setattr(curate, "process", lambda job, *a: redone.append(job) or {
+        "clip_id": curate.clip_id(job), "source": "synthetic", "input": "stub", "status": "failed", "reason": "stub"})
+    curate.run(cfg, tmp_path, progress=False)
+    assert sorted(j[1] for j in redone) == [0, 1]
 
 
 def test_batch_with_one_bad_clip_in_worker_pool(tmp_path, small_room):

@@ -60,7 +60,7 @@ def test_ladder_rows_offer_the_same_four_options_and_the_nearest_is_the_answer()
     for r, v in zip(rows, values[keep]):
         assert sorted(r["options"].values()) == ["0.34", "0.45", "0.58", "0.85"]
         assert r["options"][r["answer"]] == f"{LADDERS['cad'][int(ladder.rung(np.array([v]), LADDERS['cad'])[0])]:.2f}"
-    assert {selection.answer_label(r) for r in rows} == {f"rank:{k}|{w}" for k in range(4) for w in ("short", "long")}
+    assert {selection.answer_label(r) for r in rows} == {"rank:0", "rank:1", "rank:2", "rank:3"}
 
 
 def test_make_item_refuses_a_boundary_value():
