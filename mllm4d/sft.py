@@ -63,7 +63,8 @@ class SFTParams:
     stage: str = field(help="which stage(s) to train", choices=("sft", "coldstart", "both"))
     warmup_max_steps: int = field(help="perception warm-up steps on procedural clips before SFT (0 = none, the "
                                        "paper; tiny lever, mllm4d/warmup.py)", ge=0)
-    warmup_tasks: str = field(help="comma list of warm-up tasks (warmup.TASKS: crd, ocrd, ocrdir-lateral)")
+    warmup_tasks: str = field(help="comma list of warm-up tasks (warmup.TASKS: crd, ocrd, ocrdir-lateral, and the "
+                                   "-multi object tasks with distractor shapes)")
     warmup_mix: float = field(help="share of SFT samples that are fresh procedural warm-up clips, so the warm-up "
                                    "skill is kept while the real mixture is learnt (0 = none)", ge=0, le=0.9)
     sft_prompt: str = field(help="SFT prompt/target: direct (the letter, paper) or direct_text (the option's text)",

@@ -13,7 +13,10 @@ format (docs/FORMATS.md: question from :data:`qa.TEMPLATES`, four shuffled optio
   slides the other way) or shrinks/grows (forward/backward, a zoom standing in for a dolly);
 - ``ocrd``: the camera is still and a coloured disc or square (named like the scene objects: "the red ball")
   grows (closer), shrinks (farther) or keeps its size (not moving), drifting slightly;
-- ``ocrdir-lateral``: the shape moves left/right across the image, or stays (not moving).
+- ``ocrdir-lateral``: the shape moves left/right across the image, or stays (not moving);
+- ``ocrd-multi`` / ``ocrdir-lateral-multi``: the same with :data:`DISTRACTORS` more shapes of other colours,
+  each with its own random label, so the answer needs the shape the question names (as in the real clips),
+  not the only thing that changes.
 
 Image axes follow the camera convention (+x right, +y down). The question names "frame 0 and frame 31 of 31" as
 the real data do; the row's ``frame_i``/``frame_j`` index the written files (0 and T-1), so a question window
@@ -35,7 +38,8 @@ import numpy as np
 from . import common, qa, scene
 from .prompts import LETTERS
 
-TASKS = ("crd", "ocrd", "ocrdir-lateral")
+TASKS = ("crd", "ocrd", "ocrdir-lateral", "ocrd-multi", "ocrdir-lateral-multi")
+DISTRACTORS = 2   # "-multi" tasks: other shapes (other colours, their own random motion) besides the named one
 CRD = ("right", "left", "down", "up", "forward", "backward")
 OBJECT = {"ocrd": ("closer", "farther", "not moving"), "ocrdir-lateral": ("left", "right", "not moving")}
 _SHAPES = {"ball": "disc", "drum": "disc", "box": "square", "crate": "square"}
@@ -109,11 +113,16 @@ def make_clip(background: np.ndarray, rng: np.random.Generator, num_frames: int 
         texts = [qa.OPTION_TEXT[l] for l in [label] + [pool[q] for q in rng.permutation(5)[:3]]]
         obj = ""
     else:
+        multi = task.endswith("-multi")
+        task = task.removesuffix("-multi")
         label = OBJECT[task][int(rng.integers(3))]
-        colour = list(scene.COLOURS)[int(rng.integers(len(scene.COLOURS)))]
-        category = list(_SHAPES)[int(rng.integers(len(_SHAPES)))]
-        _paste(frames, label, task, scene.COLOURS[colour], _SHAPES[category], rng)
-        obj = f"the {colour} {category}"
+        colours = rng.permutation(len(scene.COLOURS))[:1 + DISTRACTORS * multi]
+        names = [list(scene.COLOURS)[c] for c in colours]
+        cats = [list(_SHAPES)[int(rng.integers(len(_SHAPES)))] for _ in names]
+        for c, cat in list(zip(names, cats))[1:]:  # distractors first: the named shape is drawn on top
+            _paste(frames, OBJECT[task][int(rng.integers(3))], task, scene.COLOURS[c], _SHAPES[cat], rng)
+        _paste(frames, label, task, scene.COLOURS[names[0]], _SHAPES[cats[0]], rng)
+        obj = f"the {names[0]} {cats[0]}"
         texts = [qa.OPTION_TEXT[l] for l in [label] + [l for l in OBJECT[task] if l != label]] + [qa.CANNOT]
     templates = qa.TEMPLATES[task]
     question = templates[int(rng.integers(len(templates)))].format(i=0, j=n, n=n, obj=obj)

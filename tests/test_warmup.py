@@ -59,3 +59,17 @@ def test_rows_follow_the_dataset_contract(background):
         assert frames.shape == (6, 64, 64, 3) and frames.dtype == np.uint8
         assert sorted(row["options"]) == list(prompts.LETTERS) and row["answer"] in row["options"]
         assert len(set(row["options"].values())) == 4 and "frame 0" in row["question"]
+
+
+def test_multi_task_names_one_of_several_shapes_and_only_it_follows_the_label(background):
+    from mllm4d import scene
+    frames, row = _clip(background, "ocrd-multi", "Closer")
+    assert row["subtask"] == "ocrd" and row["variant"] == ""
+    named = next(c for c in scene.COLOURS if f"the {c} " in row["question"])
+
+    def area(colour, f):
+        return int((np.abs(f.astype(float) - np.array(scene.COLOURS[colour]) * 255).max(-1) < 12).sum())
+    present = [c for c in scene.COLOURS if area(c, frames[0]) > 20]
+    assert named in present and len(present) >= 2            # distractors of other colours are drawn too
+    assert area(named, frames[-1]) > 1.5 * area(named, frames[0])
+    assert warmup.parse_tasks("crd,ocrdir-lateral-multi") == ("crd", "ocrdir-lateral-multi")
