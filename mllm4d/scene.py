@@ -27,9 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # category -> (shape, size ranges, static_only). Box: full extents (x, y, z); sphere: (radius,);
-# cylinder: (radius, height). Ranges in metres. No category is static-only (until 2026-12-01 cabinets and
-# pillars never moved, and the blind-video control read the answer off the object's name: "does the pillar move
-# left or right?" was "Not moving" in 117 of 117 training questions); the flag stays for other scene sets.
+# cylinder: (radius, height). Ranges in metres. None is static-only since 2026-12-01: a static-only pillar made
+# "does the pillar move?" answerable from its name (docs/DATASETS.md "Object names and windows").
 CATEGORIES: dict[str, tuple[str, tuple[tuple[float, float], ...], bool]] = {
     "box": ("box", ((0.35, 0.8), (0.35, 0.8), (0.3, 0.7)), False),
     "crate": ("box", ((0.4, 0.7),), False),              # cube: one side length
@@ -46,9 +45,8 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "brown": (0.50, 0.32, 0.18),
 }
 SHAPES = ("box", "sphere", "cylinder")
-# Bump whenever the same seed samples a different scene: curated synthetic clips record it, and a rerun of
-# 01_curation redoes clips curated under another version instead of resuming them (tests/test_scene.py pins
-# the scenes of version 2: the first with every category mobile).
+# Bump whenever a seed samples another scene: 01_curation redoes clips of another version instead of resuming
+# them; tests/test_scene.py pins version 2's scenes.
 GENERATOR_VERSION = 2
 OBJECT_MOTIONS = ("static", "linear", "turning", "circling", "bouncing")
 CAMERA_MOTIONS = ("static", "dolly", "pan", "orbit", "truck", "pedestal")
