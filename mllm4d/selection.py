@@ -59,7 +59,7 @@ def label_order(items: list[dict]) -> list[dict]:
     most objects are static), so a text-only prior would score far above chance on ocrd/ocrdir. Balancing
     puts that prior at chance; the paper's label mix is unpublished (deviation noted in docs/DATASETS.md).
 
-    >>> rows = [{"subtask": "ocrd", "options": {"A": t}, "answer": "A"} for t in "xxxy"]
+    >>> rows = [{"subtask": "ocrd", "options": {"A": t}, "answer": "A", "frame_i": 0, "frame_j": 20} for t in "xxxy"]
     >>> [r["options"]["A"] for r in label_order(rows)]
     ['x', 'y', 'x', 'x']
     """

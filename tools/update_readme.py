@@ -42,9 +42,9 @@ def main() -> int:
     a = ap.parse_args()
     readme = ROOT / "README.md"
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        print("README.md has no results markers; nothing to do")
-        return 0
+    if BEGIN not in text or END not in text:  # an edit ate a marker: the table would silently go stale
+        print(f"README.md: the results markers {BEGIN} ... {END} are missing; restore them", file=sys.stderr)
+        return 1
     try:
         new = block(a.profile, a.run or a.profile)
     except FileNotFoundError as e:
