@@ -24,7 +24,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-NUMERIC = ("cad", "oad", "ocad")   # solver.NUMERIC (not imported: solver imports nothing from here either)
+from .solver import NUMERIC   # the numeric subtasks: cad, oad, ocad
+
 
 
 def check(ladders: Mapping[str, Sequence[float]], decimals: int) -> None:
