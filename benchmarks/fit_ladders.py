@@ -34,7 +34,7 @@ def train_values(curation_run: str, solver_run: str, seed: int, bench_fraction: 
     sp = common.read_json(common.upstream_dir("02_solver", solver_run, outputs_root) / "params.json")["params"]
     metas = [clips.load_meta(cur / "meta" / f"{c}.npz") for c in train]
     per_clip, _ = solver.solve_clips(metas, solver.config_from(sp), np.random.default_rng([seed, 7]))
-    vals: dict[str, list[float]] = {s: [] for s in ladder.NUMERIC}
+    vals: dict[str, list[float]] = {s: [] for s in sorted(ladder.NUMERIC)}
     for rels in per_clip:
         for r in rels:
             if r.value is not None:
@@ -45,7 +45,7 @@ def train_values(curation_run: str, solver_run: str, seed: int, bench_fraction: 
 def text_only(bench: list[dict], train: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, dict]:
     """Accuracy of the ``range`` and ``prior`` text-only rules per numeric subtask of bench rows."""
     out = {}
-    for sub in ladder.NUMERIC:
+    for sub in sorted(ladder.NUMERIC):
         rows = [r for r in bench if r["subtask"] == sub]
         lt = np.log(train[sub])
         hit_range, hit_prior = [], []
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     vals = train_values(a.curation_run, a.solver_run, a.seed, a.bench_fraction, a.outputs_root)
     rungs = ladder.fit(vals, a.decimals)
-    for sub in ladder.NUMERIC:
+    for sub in sorted(ladder.NUMERIC):
         share = np.bincount(ladder.rung(vals[sub], rungs[sub]), minlength=4) / max(len(vals[sub]), 1)
         print(f"ladder_{sub}: {rungs[sub]}   # {len(vals[sub])} train values, rung shares "
               f"{np.round(share, 3).tolist()}")

@@ -207,7 +207,8 @@ def qa_config(cfg: DatasetParams) -> qa.QAConfig:
     return qa.QAConfig(option_order=cfg.option_order, distractor_lo=cfg.distractor_lo,
                        distractor_hi=cfg.distractor_hi, min_gap_rel=cfg.min_gap_rel, min_gap_abs=cfg.min_gap_abs,
                        decimals=cfg.decimals, numeric_mode=cfg.numeric_mode, ladder_margin=cfg.ladder_margin,
-                       ladders=tuple((s, tuple(getattr(cfg, f"ladder_{s}"))) for s in ladder.NUMERIC))
+                       ladders=tuple((s, tuple(getattr(cfg, f"ladder_{s}")))   # sorted: the cache key must not
+                                     for s in sorted(ladder.NUMERIC)))          # follow set order (hash seed)
 
 
 # ----------------------------------------------------------------------------------------------------------

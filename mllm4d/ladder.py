@@ -30,7 +30,7 @@ from .solver import NUMERIC   # the numeric subtasks: cad, oad, ocad
 
 def check(ladders: Mapping[str, Sequence[float]], decimals: int) -> None:
     """Raise ValueError naming the subtask whose rungs are not 4 ascending, positive values distinct on the grid."""
-    for sub in NUMERIC:
+    for sub in sorted(NUMERIC):
         r = ladders.get(sub)
         if r is None or len(r) != 4:
             raise ValueError(f"ladder {sub!r}: need 4 rungs (metres), got {r!r}")
@@ -79,7 +79,7 @@ def fit(values_by_subtask: Mapping[str, Sequence[float]], decimals: int) -> dict
     prints them for a params file."""
     out = {}
     step = 10.0 ** -decimals
-    for sub in NUMERIC:
+    for sub in sorted(NUMERIC):
         q1, q2, q3 = np.log(np.quantile(np.asarray(values_by_subtask[sub], float), (0.25, 0.5, 0.75)))
         d = 0.5 * min(q2 - q1, q3 - q2)
         r = np.exp([2 * q1 - (q2 - d), q2 - d, q2 + d, 2 * q3 - (q2 + d)])

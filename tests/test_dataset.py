@@ -312,3 +312,16 @@ def test_solver_params_missing_a_field_names_the_file(root, tmp_path):
     cfg = params(bad)
     with pytest.raises(ValueError, match=r"02_solver/s/params.json: field\(s\) \['tau_crd'\] missing"):
         dataset.build(cfg, common.start_run("03_dataset", cfg))
+
+
+def test_items_cache_key_does_not_depend_on_the_hash_seed(tmp_path):
+    """The items cache is keyed by the QA config; a set-ordered field would give every process its own key (and
+    a rerun would never resume)."""
+    import subprocess
+    code = ("import json, sys; sys.path.insert(0, 'tests'); from test_dataset import params; "
+            "from mllm4d import common, dataset; "
+            "print(json.dumps(common.as_dict(dataset.qa_config(params(__import__('pathlib').Path('.'))))))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).parents[1], env={**__import__("os").environ, "PYTHONHASHSEED": seed}
+                           ).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1 and "ladders" in next(iter(outs))
