@@ -28,9 +28,7 @@ def train_values(curation_run: str, solver_run: str, seed: int, bench_fraction: 
                  outputs_root: str = "outputs") -> dict[str, np.ndarray]:
     """Solved numeric values (m) of the train clips, per numeric subtask."""
     cur = common.upstream_dir("01_curation", curation_run, outputs_root, require=("index.jsonl",))
-    latest = {r["clip_id"]: r for r in common.read_jsonl(cur / "index.jsonl")}
-    ok = sorted(c for c, r in latest.items() if r.get("status") == "ok")
-    train, _ = dataset.split_clips(ok, bench_fraction, seed)
+    train, _ = dataset.split_clips(dataset.ok_clip_ids(cur), bench_fraction, seed)
     sp = common.read_json(common.upstream_dir("02_solver", solver_run, outputs_root) / "params.json")["params"]
     metas = [clips.load_meta(cur / "meta" / f"{c}.npz") for c in train]
     per_clip, _ = solver.solve_clips(metas, solver.config_from(sp), np.random.default_rng([seed, 7]))

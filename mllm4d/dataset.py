@@ -127,6 +127,12 @@ def split_clips(clip_ids: list[str], bench_fraction: float, seed: int) -> tuple[
     return sorted(set(ids) - set(bench)), bench
 
 
+def ok_clip_ids(curation_dir: Path) -> list[str]:
+    """Sorted ids of the clips whose latest ``index.jsonl`` row is ok (curation appends retries: the last wins)."""
+    latest = {r["clip_id"]: r for r in common.read_jsonl(Path(curation_dir) / "index.jsonl")}
+    return sorted(c for c, r in latest.items() if r.get("status") == "ok")
+
+
 def frame_paths(clip_id: str, n_frames: int) -> list[str]:
     """The row's ``frames``: paths relative to the dataset run directory."""
     return [f"frames/{clip_id}/{t:02d}.jpg" for t in range(n_frames)]
@@ -322,8 +328,7 @@ def build(cfg: DatasetParams, run_dir: str | Path) -> dict[str, Any]:
     except ValueError as e:
         raise common.ParamError(f"parameters 'ladder_cad'/'ladder_oad'/'ladder_ocad': {e}") from None
     cur = common.upstream_dir("01_curation", cfg.curation_run, cfg.outputs_root, require=("index.jsonl",))
-    latest = {r["clip_id"]: r for r in common.read_jsonl(cur / "index.jsonl")}  # appended log: the last row wins
-    ok = sorted(c for c, r in latest.items() if r.get("status") == "ok")
+    ok = ok_clip_ids(cur)
     train_ids, bench_ids = split_clips(ok, cfg.bench_fraction, cfg.seed)
     sdir = common.upstream_dir("02_solver", cfg.solver_run, cfg.outputs_root, require=("params.json",))
     sparams = common.read_json(sdir / "params.json").get("params", {})

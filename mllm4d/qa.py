@@ -139,9 +139,9 @@ def config_from(params: Any) -> QAConfig:
     """QAConfig from any object or mapping holding (at least) its required field names, e.g. a notebook's
     params; fields with a default (the numeric mode) may be missing."""
     get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
-    have = params.keys() if isinstance(params, dict) else {k for k in dir(params) if not k.startswith("_")}
+    has = params.__contains__ if isinstance(params, dict) else lambda k: hasattr(params, k)
     return QAConfig(**{f.name: get(f.name) for f in dataclasses.fields(QAConfig)
-                       if f.name in have or f.default is dataclasses.MISSING})
+                       if has(f.name) or f.default is dataclasses.MISSING})
 
 
 def askable(relations: Sequence[Relation], cfg: QAConfig) -> Sequence[Relation]:
