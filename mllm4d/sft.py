@@ -266,6 +266,8 @@ def trainer_args(cfg: SFTParams, out: Path, stage: str) -> Any:
         gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, dataloader_num_workers=cfg.dataloader_workers,
+        # a worker keeps its decoded-video cache across epochs only when it is not restarted each epoch
+        dataloader_persistent_workers=cfg.dataloader_workers > 0,
         report_to="tensorboard" if importlib.util.find_spec("tensorboard") else "none",
         max_length=None, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         ddp_find_unused_parameters=False)
