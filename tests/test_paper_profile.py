@@ -22,7 +22,8 @@ from tests.fixtures_data import make_dataset
 from tests.test_grpo import _distinct_chars
 
 ROOT = common.REPO_ROOT
-pytestmark = pytest.mark.slow
+# the paper asks for 4 DataLoader workers; torch warns that this 2-core box suggests 2
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")]
 
 
 @pytest.fixture(scope="module")
