@@ -87,3 +87,18 @@ def make_dataset(out_dir: str | Path, n_clips: int = 2, rows_per_clip: int = 4, 
     common.write_metrics(out, {"rows": {"sft": len(rows), "coldstart": len(rows), "rft": len(firsts),
                                         "bench": len(firsts)}, "fixture": True})
     return out
+
+
+def distinct_chars_reward(completions, **kwargs):
+    """Test-only GRPO reward with within-group variance: a random tiny model scores a constant ST-reward
+    (accuracy 0, centres absent), so every advantage - and every gradient - would be exactly 0."""
+    from mllm4d import reward
+    return [len(set(reward.completion_text(c))) / 10 for c in completions]
+
+
+def add_varied_reward(monkeypatch) -> None:
+    """Make every reward preset also score :func:`distinct_chars_reward` (weight 1) for the test's duration."""
+    from mllm4d import reward
+    real = reward.trainer_rewards
+    monkeypatch.setattr(reward, "trainer_rewards",
+                        lambda preset: (real(preset)[0] + [distinct_chars_reward], real(preset)[1] + [1.0]))

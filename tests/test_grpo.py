@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from mllm4d import common, grpo, models, prompts, reward
-from tests.fixtures_data import make_dataset
+from mllm4d import common, grpo, models, prompts
+from tests.fixtures_data import add_varied_reward, make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,16 +106,8 @@ def test_make_example_shapes():
     assert ex["solution"][0]["answer"] == "B" and ex["options"]["B"] == "right"
 
 
-def _distinct_chars(completions, **kwargs):
-    """Test-only reward with within-group variance: a random tiny model scores a constant ST-reward
-    (accuracy 0, centres absent), so every advantage - and every gradient - would be exactly 0."""
-    return [len(set(reward.completion_text(c))) / 10 for c in completions]
-
-
 def test_grpo_trains_and_resumes(outputs_root, monkeypatch):
-    real = reward.trainer_rewards
-    monkeypatch.setattr(reward, "trainer_rewards",
-                        lambda preset: (real(preset)[0] + [_distinct_chars], real(preset)[1] + [1.0]))
+    add_varied_reward(monkeypatch)   # a random policy's ST-reward is constant: give the group some variance
     # (b) two steps with a checkpoint after each
     cfg = tiny_cfg(outputs_root, max_steps=2, beta=0.1, lr=5e-3)
     run_dir = common.start_run(grpo.STAGE, cfg)

@@ -17,9 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mllm4d import common, grpo, models, reward, sft
-from tests.fixtures_data import make_dataset
-from tests.test_grpo import _distinct_chars
+from mllm4d import common, grpo, models, sft
+from tests.fixtures_data import add_varied_reward, make_dataset
 
 ROOT = common.REPO_ROOT
 # the paper asks for 4 DataLoader workers; torch warns that this 2-core box suggests 2
@@ -57,9 +56,7 @@ def test_paper_grpo_trains_from_the_coldstart_model(root, monkeypatch):
         pytest.skip("needs the cold-start model of test_paper_sft_and_coldstart_train")
     # a random policy scores a constant ST-reward (zero advantages, zero gradient): add a test-only reward term
     # with variance inside the group so the steps have something to move
-    real = reward.trainer_rewards
-    monkeypatch.setattr(reward, "trainer_rewards",
-                        lambda preset: (real(preset)[0] + [_distinct_chars], real(preset)[1] + [1.0]))
+    add_varied_reward(monkeypatch)
     cfg = grpo.parse_cli(["--params", str(ROOT / "params" / "paper" / "05_grpo.yaml"),
                           "--outputs_root", str(root), "--dataset_run", "fx", "--num_gpus", "1",
                           "--max_steps", "2", "--batch_size", "12", "--max_completion_length", "16",
