@@ -215,11 +215,17 @@ def parse_tiny(spec: str) -> tuple[str, bool, dict[str, int]]:
     return parts[1], qwen_tok, size
 
 
-def tiny_dir(spec: str) -> Path:
-    """Cached folder of a tiny spec, built on first use: ``outputs/models/tiny-<family>-<tok>[-sizes]``."""
+def tiny_dir_name(spec: str) -> str:
+    """``tiny-<family>-<tok>[-sizes]``: names everything a tiny model's random weights depend on."""
     family, qwen_tok, size = parse_tiny(spec)
     extra = "".join(f"-{k}{v}" for k, v in size.items() if v != TINY_SIZE[k])
-    d = common.resolve(MODELS_DIR) / f"tiny-{family}-{'qwentok' if qwen_tok else f'smalltok{SMALL_TOKENIZER_VERSION}'}{extra}"
+    return f"tiny-{family}-{'qwentok' if qwen_tok else f'smalltok{SMALL_TOKENIZER_VERSION}'}{extra}"
+
+
+def tiny_dir(spec: str) -> Path:
+    """Cached folder of a tiny spec, built on first use: ``outputs/models/`` + :func:`tiny_dir_name`."""
+    family, qwen_tok, size = parse_tiny(spec)
+    d = common.resolve(MODELS_DIR) / tiny_dir_name(spec)
     return d if (d / "config.json").exists() else build_tiny(family, d, qwen_tok, **size)
 
 
@@ -339,11 +345,12 @@ def save(model: Any, processor: Any, out_dir: str | os.PathLike, merge: bool = T
 
 
 def folder_fingerprint(spec: str) -> list:
-    """``[name, size, mtime_ns]`` of the files of a local model folder (sorted; ``[]`` for hub ids and tiny specs,
-    which are rebuilt identically): a model retrained under the same path gets a new fingerprint, so results
-    keyed by it (06_eval predictions, 05_grpo checkpoints) are not reused for it."""
+    """``[name, size, mtime_ns]`` of the files of a local model folder (sorted; ``[]`` for hub ids; a tiny spec's
+    :func:`tiny_dir_name`, which changes with the small tokenizer's version): a model retrained under the same
+    path gets a new fingerprint, so results keyed by it (04_sft stages, 05_grpo checkpoints, 06_eval predictions)
+    are not reused for it."""
     if str(spec).startswith("tiny:"):
-        return []
+        return [tiny_dir_name(spec)]
     path = _spec_path(spec)
     if not path.is_dir():
         return []
