@@ -13,9 +13,17 @@ free text (06_eval ``choice`` parameter; lm-eval-harness style).
   approximates; the closing ``<|im_end|>`` is scored so a prefix ("Not") cannot win for a longer text
   ("Not moving").
 
-Deviation (both): the paper and the release parse generated text. The tiny profile uses these for the base,
-SFT, compute-matched and blind rows only; the ST-CoT rows (cold start, GRPO) are generated and parsed.
-Cost: ``option_choices`` scores four sequences per item (the video processed once), letter choice one.
+- :func:`reasoned_choices` (``choice: answer_loglik``, ST-CoT prompts): the model first generates its reasoning
+  (greedy, as ``generate``); the reply is cut at its first ``<answer>`` (``</thinking><answer>`` appended when
+  it never closed its thinking) and each option (its text for ``st_cot_text``, its letter for ``st_cot``) is
+  scored as the answer that follows, with ``</answer><|im_end|>``. The reasoning is the same prefix in all four
+  replies, so the choice is the answer the model believes *after its own reasoning*. For the tiny cold-start and
+  GRPO models, whose replies almost never close a parsable ``<answer>`` block (0-5 % parsed on the tiny bench).
+
+Deviation (all three): the paper and the release parse generated text. The tiny profile uses them for every
+Table 3 row; each eval's ``metrics.json`` keeps the parsed-text accuracy of ``answer_loglik`` rows too
+(``generated_accuracy``). Cost: ``option_choices`` scores four sequences per item (the video processed once),
+letter choice one, ``reasoned_choices`` a generation plus four reasoning-length sequences.
 """
 from __future__ import annotations
 
@@ -75,6 +83,15 @@ def option_logprobs(model: Any, processor: Any, messages: Sequence[list[dict]], 
     return np.asarray(out, np.float64)
 
 
+def _best_letters(flat: Sequence[tuple[int, str, str]], scores: np.ndarray, n: int) -> list[str]:
+    """Per item k < n, the letter of its highest-scoring (k, letter, _) entry; ties go to the earlier letter."""
+    best: dict[int, tuple[float, str]] = {}
+    for (k, letter, _), v in zip(flat, scores):
+        if k not in best or v > best[k][0]:
+            best[k] = (v, letter)
+    return [best[k][1] for k in range(n)]
+
+
 def option_choices(model: Any, processor: Any, messages: Sequence[list[dict]], frames: Sequence[np.ndarray],
                    options: Sequence[dict], batch_size: int = 8, fps: float = 2.0) -> list[str]:
     """The letter of the option (``options[k]``: ``{"A": text, …}``) whose text scores highest under
@@ -83,8 +100,29 @@ def option_choices(model: Any, processor: Any, messages: Sequence[list[dict]], f
     flat = [(k, letter, str(text)) for k, o in enumerate(options) for letter, text in o.items()]
     lp = option_logprobs(model, processor, [messages[k] for k, _, _ in flat], [frames[k] for k, _, _ in flat],
                          [t for _, _, t in flat], batch_size=4 * batch_size, fps=fps)
-    best: dict[int, tuple[float, str]] = {}
-    for (k, letter, _), v in zip(flat, lp):
-        if k not in best or v > best[k][0]:
-            best[k] = (v, letter)
-    return [best[k][1] for k in range(len(options))]
+    return _best_letters(flat, lp, len(options))
+
+
+def reasoning_prefix(response: str) -> str:
+    """A generated ST-CoT reply cut to its reasoning and opened for the answer: ``<thinking>…</thinking><answer>``.
+
+    >>> reasoning_prefix("<thinking>x</thinking><answer>B</answer>"), reasoning_prefix("<thinking>x [1.")
+    ('<thinking>x</thinking><answer>', '<thinking>x [1.</thinking><answer>')
+    """
+    head = response.split("<answer>", 1)[0]
+    end = head.find("</thinking>")
+    head = head[:end + len("</thinking>")] if end >= 0 else head.rstrip() + "</thinking>"
+    return head + "<answer>"
+
+
+def reasoned_choices(model: Any, processor: Any, messages: Sequence[list[dict]], frames: Sequence[np.ndarray],
+                     options: Sequence[dict], responses: Sequence[str], text_answers: bool, batch_size: int = 8,
+                     fps: float = 2.0) -> list[str]:
+    """The letter of the option that scores highest (:func:`option_logprobs`) as the answer after the model's own
+    reasoning ``responses[k]`` (:func:`reasoning_prefix`); the option's text when ``text_answers`` (the
+    ``st_cot_text`` target), else its letter. Ties go to the earlier letter."""
+    flat = [(k, letter, f"{reasoning_prefix(responses[k])}{text if text_answers else letter}</answer>")
+            for k, o in enumerate(options) for letter, text in o.items()]
+    lp = option_logprobs(model, processor, [messages[k] for k, _, _ in flat], [frames[k] for k, _, _ in flat],
+                         [a for _, _, a in flat], batch_size=4 * batch_size, fps=fps)
+    return _best_letters(flat, lp, len(options))

@@ -17,7 +17,9 @@ the model's default generation config, unrecorded); ``choice`` picks the letter 
 (``generate``: :func:`answer.extract_choice`, the release's cascade, improved) or by score (choice.py:
 ``letter_logits``, the arg-max over the four letter tokens' logits, for untrained base models, which rarely
 generate a letter; ``option_loglik``, the option text with the highest log-likelihood, for ``direct_text`` SFT
-models, whose free numeric answers are often none of the options). The letter is matched exactly to the GT
+models, whose free numeric answers are often none of the options; ``answer_loglik``, the option scoring highest
+as the answer after the model's own generated reasoning, for ST-CoT models whose replies rarely close an
+``<answer>`` block; their parsed-text score is kept as ``generated_accuracy``). The letter is matched exactly to the GT
 letter (the judge step of the release is
 then redundant: only a letter reaches it). Every generation setting is written to ``metrics.json``.
 
@@ -47,7 +49,9 @@ STAGE = "06_eval"
 PREDICTIONS = "predictions.jsonl"
 JUDGEMENTS = "judgements.jsonl"
 # choice -> the prompt_mode it needs ("" = any): constrained choices score what the model was trained to answer
-CHOICE_PROMPT: dict[str, str] = {"generate": "", "letter_logits": "direct", "option_loglik": "direct_text"}
+CHOICE_PROMPT: dict[str, tuple[str, ...]] = {"generate": (), "letter_logits": ("direct",),
+                                             "option_loglik": ("direct_text",),
+                                             "answer_loglik": ("st_cot", "st_cot_text")}
 # model_stage -> (upstream stage folder, model folder inside its run)
 MODEL_STAGES: dict[str, tuple[str, str]] = {
     "04_sft/sft": ("04_sft", "sft/model"),
@@ -71,7 +75,9 @@ class EvalParams:
     prompt_mode: str = common.field(help="prompts.messages mode", choices=prompts.MODES)
     choice: str = common.field(help="generate: free text -> answer.extract_choice; letter_logits: arg-max over "
                                     "the option letters' logits (direct prompt only); option_loglik: the option "
-                                    "text with the highest log-likelihood (direct_text prompt only; choice.py)",
+                                    "text with the highest log-likelihood (direct_text prompt only); answer_loglik: "
+                                    "generate the reasoning, then the option scoring highest as its answer "
+                                    "(st_cot / st_cot_text prompts; choice.py)",
                                choices=tuple(CHOICE_PROMPT))
     max_items: int = common.field(help="evaluate the first N bench items (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video, uniformly sampled (paper: 32)", ge=1)
@@ -259,13 +265,19 @@ def predict(cfg: EvalParams, items: list[dict], run_dir: str | Path, model: Any 
             texts = models.generate(model, processor, chats, frames, max_new_tokens=cfg.max_new_tokens,
                                     do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p,
                                     batch_size=cfg.batch_size, fps=cfg.fps)
+        forced = (choice.reasoned_choices(model, processor, chats, frames, [items[i]["options"] for i in batch],
+                                          texts, cfg.prompt_mode == "st_cot_text", cfg.batch_size, cfg.fps)
+                  if cfg.choice == "answer_loglik" else [None] * len(batch))
         dt = (time.time() - t0) / len(batch)
-        for i, text in zip(batch, texts):
+        for i, text, letter in zip(batch, texts, forced):
             it = items[i]
-            pred = answer.extract_choice(text, it["options"])
+            parsed = answer.extract_choice(text, it["options"])
+            pred = parsed if letter is None else letter
             row = {"id": it["id"], "source": it["source"], "subtask": it["subtask"], "gt": it["gt"], "pred": pred,
                    "correct": scoring.is_correct(pred, it["gt"]), "response": text,
                    "video_of": items[donors[i]]["id"], "seconds": round(dt, 4), "key": gen["key"]}
+            if letter is not None:  # answer_loglik: what parsing the generated text alone would have scored
+                row.update(parsed=parsed, parsed_correct=scoring.is_correct(parsed, it["gt"]))
             if it["source"] == "vlm4d":
                 row.update(split=it["split"], vlm4d_id=it["vlm4d_id"], answer_text=it["answer_text"])
             common.append_jsonl(path, row)
@@ -293,6 +305,9 @@ def bench_metrics(rows: list[dict], n_options: list[int], rng: np.random.Generat
     out.update(ci95=ci, chance=scoring.chance(n_options), constant_letter=base["accuracy"],
                constant_letter_choice=base["letter"], empty_rate=float(np.mean([r["pred"] == "" for r in rows])),
                pred_letter_counts={k: sum(r["pred"] == k for r in rows) for k in ("A", "B", "C", "D", "")})
+    if all("parsed" in r for r in rows):  # answer_loglik rows: the parsed-text score beside the chosen one
+        out.update(generated_accuracy=float(np.mean([r["parsed_correct"] for r in rows])),
+                   generated_empty_rate=float(np.mean([r["parsed"] == "" for r in rows])))
     return out
 
 
@@ -345,9 +360,9 @@ def run(cfg: EvalParams, run_dir: str | Path, model: Any = None, processor: Any 
     """Items -> predictions -> metrics.json; returns the metrics."""
     t0 = time.time()
     need = CHOICE_PROMPT[cfg.choice]
-    if need and cfg.prompt_mode != need:
-        raise common.ParamError(f"parameter 'choice'={cfg.choice!r} needs prompt_mode {need!r} (what the model was "
-                                f"trained to answer), got prompt_mode={cfg.prompt_mode!r}")
+    if need and cfg.prompt_mode not in need:
+        raise common.ParamError(f"parameter 'choice'={cfg.choice!r} needs prompt_mode {' or '.join(need)} (what the "
+                                f"model was trained to answer), got prompt_mode={cfg.prompt_mode!r}")
     items, skipped = load_items(cfg)
     bench = [it for it in items if it["source"] == "bench"]
     vlm = [it for it in items if it["source"] == "vlm4d"]

@@ -4,7 +4,8 @@ Thin glue over trl 1.16's ``GRPOTrainer`` (through :class:`mllm4d.video_grpo.Vid
 video in every log-prob forward), in open-r1's order:
 
 1) seed → 2) data: ``rft.jsonl`` rows of ``outputs/03_dataset/<dataset_run>/``, ST-CoT prompts
-(``prompts.messages(row, "st_cot")``), frames decoded lazily per batch (``set_transform``) → 3) model/processor:
+(``prompts.messages(row, cfg.prompt_mode)``: ``st_cot``, or ``st_cot_text`` where the cold start answered with the
+option's text), frames decoded lazily per batch (``set_transform``) → 3) model/processor:
 the cold-start model ``outputs/04_sft/<sft_run>/coldstart/model`` or any ``models.load`` spec (``init_model``),
 plus a fresh LoRA adapter → 4) rewards: every term of ``reward.TERMS`` as its own trl reward function with
 ``reward_weights = reward.PRESETS[cfg.reward]`` (0 for unused terms), so trl's reward Σ w·term equals
@@ -67,6 +68,9 @@ class GRPOParams:
     sft_run: str = common.field(help="04_sft run whose coldstart/model is the initial (and reference) policy")
     init_model: str = common.field(help="models.load spec or path; '' = outputs/04_sft/<sft_run>/coldstart/model")
     reward: str = common.field(help="reward preset (reward.PRESETS)", choices=tuple(reward.PRESETS))
+    prompt_mode: str = common.field(help="rollout prompt: st_cot (answer = the letter, paper) or st_cot_text (the "
+                                         "option's text; the cold start's coldstart_prompt)",
+                                    choices=("st_cot", "st_cot_text"))
     max_samples: int = common.field(help="use the first N rft rows (0 = all)", ge=0)
     num_frames: int = common.field(help="frames per video (paper: 32)", ge=2)
     frame_size: list[int] = common.field(help="(H, W) the frames are resized to, pixels")
@@ -137,13 +141,13 @@ def load_rows(cfg: GRPOParams) -> tuple[list[dict], Path, dict[str, str]]:
     return good, ddir, skipped
 
 
-def make_example(row: dict, frames: Any) -> dict:
+def make_example(row: dict, frames: Any, mode: str = "st_cot") -> dict:
     """One trl example: the ST-CoT ``prompt`` with the frames in its video part, plus reward columns.
 
     ``frames``: what the processor takes as a video (list of PIL images or (T, H, W, 3) uint8).
     ``solution`` is list-wrapped as in the release's RFT data; ``options`` feeds the shared answer parser.
     """
-    msgs = prompts.messages(row, mode="st_cot")
+    msgs = prompts.messages(row, mode=mode)
     for m in msgs:
         m["content"] = [dict(p, video=frames) if p.get("type") == "video" else p for p in m["content"]]
     return {"prompt": msgs, "solution": [row["solution"]], "options": row["options"],
@@ -151,7 +155,7 @@ def make_example(row: dict, frames: Any) -> dict:
 
 
 def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size: tuple[int, int],
-                  frame_window: str = "clip"):
+                  frame_window: str = "clip", mode: str = "st_cot"):
     """A ``datasets.Dataset`` of row JSON with a lazy transform decoding frames per accessed batch."""
     from datasets import Dataset
 
@@ -162,7 +166,7 @@ def build_dataset(rows: list[dict], data_dir: Path, num_frames: int, frame_size:
             row = json.loads(text)
             paths = models.window_frames(row["frames"], row, frame_window)
             frames = models.read_frames([str(data_dir / p) for p in paths], num_frames, frame_size)
-            for k, v in make_example(row, frames).items():
+            for k, v in make_example(row, frames, mode).items():
                 out[k].append(v)
         return out
 
@@ -219,7 +223,8 @@ def build_trainer(cfg: GRPOParams, run_dir: Path, model: Any = None, processor: 
         if skipped:
             print(f"05_grpo: skipped {len(skipped)} of {len(rows) + len(skipped)} rft rows: "
                   f"{list(skipped.items())[:5]}", flush=True)
-        dataset = build_dataset(rows, ddir, cfg.num_frames, tuple(cfg.frame_size), cfg.frame_window)
+        dataset = build_dataset(rows, ddir, cfg.num_frames, tuple(cfg.frame_size), cfg.frame_window,
+                                cfg.prompt_mode)
     if model is None:
         model, processor = models.load(init_spec(cfg))
     funcs, weights = reward.trainer_rewards(cfg.reward)

@@ -8,6 +8,8 @@ One dataset row (``outputs/03_dataset/<run>/*.jsonl``, see docs/FORMATS.md) beco
 - **st_cot** (cold start, GRPO, ST-CoT eval): the ST-CoT system prompt with the ``**Spatial State …**``
   block; user = question + options + "Output the thinking process in <thinking></thinking> and \\n final
   answer in <answer></answer> tags."; assistant = ``<thinking>…</thinking><answer>X</answer>``.
+- **direct_text** / **st_cot_text** (tiny-profile levers): the same with the correct option's *text* as the
+  answer (``Left``, ``<answer>Left</answer>``) instead of its letter.
 
 Messages use the processor's content-part form: ``{"type": "video"}`` marks where the frames go; the
 caller supplies the frames themselves (``models`` decodes them). Deviation: the release's SFT prompt puts
@@ -15,6 +17,7 @@ the options inline after the question; we put them on ``Options:`` lines, as in 
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Table 1 column order. Keys are stable identifiers used in files and metrics.
@@ -32,7 +35,7 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DIRECT_SUFFIX = "Answer with the option's letter from the given choices directly."
 TEXT_SUFFIX = "Answer with the text of the correct option from the given choices directly."
-MODES: tuple[str, ...] = ("direct", "direct_text", "st_cot")
+MODES: tuple[str, ...] = ("direct", "direct_text", "st_cot", "st_cot_text")
 COT_SUFFIX = "Output the thinking process in <thinking></thinking> and \n final answer in <answer></answer> tags."
 ST_SYSTEM = (
     "You are a video analysis assistant. Solve the question by a detailed spatial-temporal analysis of the "
@@ -44,6 +47,9 @@ ST_SYSTEM = (
     "Coordinates are metres in the camera frame of frame 0 (x right, y down, z forward). Write null when a "
     "value is not needed or cannot be inferred, then reason from these states to the answer."
 )
+ST_SYSTEM_TEXT = ST_SYSTEM.replace("the final answer (the option letter)", "the final answer (the text of the correct "
+                                   "option)")
+_ANSWER_LETTER = re.compile(r"<answer>\s*([A-Z])\s*</answer>\s*$")
 
 
 def format_options(options: dict[str, Any], sep: str = ".") -> str:
@@ -59,6 +65,21 @@ def cot_user_text(question: str, options: dict[str, Any]) -> str:
     return f"{question}\nOptions:\n{format_options(options)}\n{COT_SUFFIX}"
 
 
+def text_answer_cot(cot: str, options: dict[str, Any]) -> str:
+    """An ST-CoT ending in ``<answer>X</answer>`` with the option's text as its answer instead of the letter; the
+    " (X)" that ``cot.write_cot``'s synthesis line puts after the text is dropped too. Other shapes (no final
+    letter answer, a letter that is no option) are returned unchanged.
+
+    >>> text_answer_cot('<thinking>\\nthe answer is "Left" (B).\\n</thinking><answer>B</answer>', {"B": "Left"})
+    '<thinking>\\nthe answer is "Left".\\n</thinking><answer>Left</answer>'
+    """
+    m = _ANSWER_LETTER.search(cot)
+    if not m or m.group(1) not in options:
+        return cot
+    head = re.sub(rf" \({m.group(1)}\)\.(\s*</thinking>\s*)$", r".\1", cot[:m.start()])
+    return f"{head}<answer>{options[m.group(1)]}</answer>"
+
+
 def _chat(system: str, user: str, answer: str | None) -> list[dict]:
     msgs = [{"role": "system", "content": [{"type": "text", "text": system}]},
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user}]}]
@@ -71,13 +92,14 @@ def messages(row: dict, mode: str = "direct", with_answer: bool = False) -> list
     """Chat messages for one dataset row.
 
     mode: ``"direct"`` (answer = the letter), ``"direct_text"`` (answer = the correct option's text, e.g.
-    "Left"; the scorer maps it back to its letter, :func:`answer.extract_choice` rule 6) or ``"st_cot"``
-    (answer = ``row["cot"]``, which must exist when ``with_answer``). ``with_answer=False`` gives the prompt
-    only (generation, GRPO).
+    "Left"; the scorer maps it back to its letter, :func:`answer.extract_choice` rule 6), ``"st_cot"``
+    (answer = ``row["cot"]``, which must exist when ``with_answer``) or ``"st_cot_text"`` (that CoT with the
+    option's text in ``<answer>``, :func:`text_answer_cot`; extract_choice rule 1 reads it back). ``with_answer
+    =False`` gives the prompt only (generation, GRPO).
 
-    ``direct_text`` is a tiny-profile lever, not the paper's protocol: it takes option-letter binding (a skill
-    a pretrained LLM brings, a random tiny model must first discover) out of what the model has to learn,
-    while the question, the four shuffled options and the scoring of the chosen option stay the same.
+    ``direct_text`` and ``st_cot_text`` are tiny-profile levers, not the paper's protocol: they take option-letter
+    binding (a skill a pretrained LLM brings, a random tiny model must first discover) out of what the model has
+    to learn, while the question, the four shuffled options and the scoring of the chosen option stay the same.
     """
     if mode == "direct":
         return _chat(DEFAULT_SYSTEM, direct_user_text(row["question"], row["options"]),
@@ -88,4 +110,7 @@ def messages(row: dict, mode: str = "direct", with_answer: bool = False) -> list
     if mode == "st_cot":
         return _chat(ST_SYSTEM, cot_user_text(row["question"], row["options"]),
                      row["cot"] if with_answer else None)
+    if mode == "st_cot_text":
+        return _chat(ST_SYSTEM_TEXT, cot_user_text(row["question"], row["options"]),
+                     text_answer_cot(row["cot"], row["options"]) if with_answer else None)
     raise ValueError(f"prompt mode must be one of {MODES}, got {mode!r}")

@@ -69,6 +69,9 @@ class SFTParams:
                                    "skill is kept while the real mixture is learnt (0 = none)", ge=0, le=0.9)
     sft_prompt: str = field(help="SFT prompt/target: direct (the letter, paper) or direct_text (the option's text)",
                             choices=("direct", "direct_text"))
+    coldstart_prompt: str = field(help="cold-start prompt/target: st_cot (<answer>letter</answer>, paper) or "
+                                       "st_cot_text (<answer>the option's text</answer>)",
+                                  choices=("st_cot", "st_cot_text"))
     finetune: str = field(help="LoRA adapters (paper) or full fine-tuning", choices=("lora", "full"))
     freeze_vision: bool = field(help="full fine-tuning: keep the vision encoder frozen (release default)")
     max_steps: int = field(help="SFT optimiser steps; -1 = run `epochs` epochs", ge=-1)
@@ -125,7 +128,7 @@ def row_error(row: Any, mode: str) -> str | None:
     frames = row.get("frames")
     if not isinstance(frames, list) or not frames or not all(isinstance(f, str) for f in frames):
         return "field 'frames' missing or not a list of paths"
-    if mode == "st_cot" and not (isinstance(row.get("cot"), str) and "<answer>" in row["cot"]):
+    if mode.startswith("st_cot") and not (isinstance(row.get("cot"), str) and "<answer>" in row["cot"]):
         return "field 'cot' missing or without <answer>"
     return None
 
@@ -159,8 +162,9 @@ def stage_plan(cfg: SFTParams) -> list[str]:
 
 
 def stage_mode(cfg: SFTParams, stage: str) -> str:
-    """The prompt mode a stage trains with (:func:`prompts.messages`): ``sft_prompt`` for warm-up and SFT."""
-    return SPLITS[stage][1] if stage == "coldstart" else cfg.sft_prompt
+    """The prompt mode a stage trains with (:func:`prompts.messages`): ``sft_prompt`` for warm-up and SFT,
+    ``coldstart_prompt`` for the cold start."""
+    return cfg.coldstart_prompt if stage == "coldstart" else cfg.sft_prompt
 
 
 def stage_data(cfg: SFTParams, run_dir: Path, stage: str) -> tuple[Path, str, str]:
@@ -188,9 +192,11 @@ EXECUTION_ONLY = ("outputs_root", "num_gpus", "accelerate_config", "dataloader_w
 
 
 def stage_fingerprint(cfg: SFTParams, stage: str, init: str) -> dict:
-    """What a stage's result depends on; a stage folder made with another fingerprint is stale."""
+    """What a stage's result depends on; a stage folder made with another fingerprint is stale. ``init_files``:
+    the initial model retrained under the same path (the SFT model a cold start starts from), or a tiny spec
+    built on another small tokenizer, makes it stale too."""
     d = {k: v for k, v in common.as_dict(cfg).items() if k not in EXECUTION_ONLY}
-    return {**d, "stage": stage, "init": init}
+    return {**d, "stage": stage, "init": init, "init_files": models.folder_fingerprint(init)}
 
 
 def file_digest(path: Path, chunk: int = 1 << 24) -> str:

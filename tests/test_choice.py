@@ -67,3 +67,38 @@ def test_eval_option_loglik_needs_the_direct_text_prompt(tmp_path, tiny):
     with pytest.raises(common.ParamError, match="direct_text"):
         bad = cfg_of(outputs_root=str(root), run_name="t2", choice="option_loglik", prompt_mode="direct")
         evaluate.run(bad, common.start_run("06_eval", bad), *tiny)
+
+
+def test_reasoning_prefix_closes_the_thinking_and_opens_the_answer():
+    assert choice.reasoning_prefix("<thinking>a</thinking> junk <answer>B</answer>") == "<thinking>a</thinking><answer>"
+    assert choice.reasoning_prefix("<thinking>a [1. ") == "<thinking>a [1.</thinking><answer>"
+    assert choice.reasoning_prefix("") == "</thinking><answer>"
+
+
+@pytest.mark.parametrize("mode", ["st_cot", "st_cot_text"])
+def test_reasoned_choice_scores_the_answer_after_the_models_reasoning(tiny, mode):
+    model, proc = tiny
+    chat, f = prompts.messages(ROW, mode), video(0)
+    reply = "<thinking>the square moves</thinking><answer>"
+    got = choice.reasoned_choices(model, proc, [chat] * 2, [f] * 2, [ROW["options"]] * 2,
+                                  [reply + "A</answer>", "<thinking>the square moves"], mode == "st_cot_text")
+    # both replies reduce to the same reasoning, so they choose the same option ...
+    assert got[0] == got[1]
+    # ... the one whose reply (reasoning + answer + </answer>) is most likely: the text, or the letter for st_cot
+    answers = [reply + (t if mode == "st_cot_text" else k) + "</answer>" for k, t in ROW["options"].items()]
+    lp = choice.option_logprobs(model, proc, [chat] * 4, [f] * 4, answers)
+    assert got[0] == "ABCD"[int(np.argmax(lp))]
+
+
+def test_eval_answer_loglik_keeps_the_parsed_score(tmp_path, tiny):
+    root = tmp_path / "outputs"
+    make_dataset(root / "03_dataset" / "fx", n_clips=3, rows_per_clip=2)
+    cfg = cfg_of(outputs_root=str(root), choice="answer_loglik", prompt_mode="st_cot_text", max_new_tokens=8)
+    m = evaluate.run(cfg, common.start_run("06_eval", cfg), *tiny)
+    rows = common.read_jsonl(root / "06_eval" / "t" / "predictions.jsonl")
+    assert rows and all(r["pred"] in tuple("ABCD") for r in rows)  # a choice for every item
+    assert m["empty_rate"] == 0.0 and m["generated_accuracy"] == np.mean([r["parsed_correct"] for r in rows])
+    assert m["generated_empty_rate"] == np.mean([r["parsed"] == "" for r in rows])
+    with pytest.raises(common.ParamError, match="st_cot or st_cot_text"):
+        bad = cfg_of(outputs_root=str(root), run_name="t2", choice="answer_loglik", prompt_mode="direct_text")
+        evaluate.run(bad, common.start_run("06_eval", bad), *tiny)

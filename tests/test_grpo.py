@@ -33,11 +33,11 @@ def outputs_root(tmp_path_factory):
     return root
 
 
-def _example(frames: np.ndarray) -> dict:
+def _example(frames: np.ndarray, mode: str = "st_cot") -> dict:
     row = {"question": "Which way did the square move?", "options": {"A": "left", "B": "right", "C": "up",
                                                                       "D": "down"},
            "solution": {"answer": "B", "camera_center": [None, None], "object_center": [None, None]}}
-    return grpo.make_example(row, frames)
+    return grpo.make_example(row, frames, mode)
 
 
 def _dataset(ex: dict, n: int = 2):
@@ -104,6 +104,8 @@ def test_make_example_shapes():
     video = [p for p in ex["prompt"][1]["content"] if p["type"] == "video"]
     assert len(video) == 1 and video[0]["video"] is frames
     assert ex["solution"][0]["answer"] == "B" and ex["options"]["B"] == "right"
+    # the tiny profile's rollouts ask for the option's text (prompt_mode st_cot_text, as its cold start)
+    assert _example(frames, "st_cot_text")["prompt"][0]["content"][0]["text"] == prompts.ST_SYSTEM_TEXT
 
 
 def test_grpo_trains_and_resumes(outputs_root, monkeypatch):

@@ -23,6 +23,21 @@ def test_direct_targets_the_letter_and_direct_text_the_option():
     assert answer.extract_choice(_text(text, "assistant")[0], ROW["options"]) == "B"
 
 
+def test_st_cot_text_answers_with_the_option_text():
+    cot = '<thinking>\nGiven that we observed x, the answer is "Left" (B).\n</thinking><answer>B</answer>'
+    msgs = prompts.messages({**ROW, "cot": cot}, "st_cot_text", with_answer=True)
+    target = _text(msgs, "assistant")[0]
+    assert target == '<thinking>\nGiven that we observed x, the answer is "Left".\n</thinking><answer>Left</answer>'
+    assert _text(msgs, "system") == [prompts.ST_SYSTEM_TEXT] and "text of the correct option" in prompts.ST_SYSTEM_TEXT
+    assert _text(msgs, "user") == _text(prompts.messages(ROW, "st_cot"), "user")  # same question and options
+    # the benchmark parser and the GRPO accuracy reward read the text back as its letter (answer rule 1)
+    assert answer.extract_choice(target, ROW["options"]) == "B"
+    # any CoT ending in a letter answer converts; no final letter answer, or a letter that is no option: unchanged
+    assert prompts.text_answer_cot(ROW["cot"], ROW["options"]) == "<thinking>x</thinking><answer>Left</answer>"
+    assert prompts.text_answer_cot("<thinking>x</thinking>", ROW["options"]) == "<thinking>x</thinking>"
+    assert prompts.text_answer_cot(cot.replace("(B)", "(E)").replace(">B<", ">E<"), ROW["options"]).endswith(">E</answer>")
+
+
 def test_every_mode_has_one_video_part_and_no_answer_without_with_answer():
     for mode in prompts.MODES:
         msgs = prompts.messages(ROW, mode)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from tests.fixtures_data import make_dataset
-from mllm4d import collate, common, models, sft
+from mllm4d import collate, common, models, prompts, sft
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _cfg(root, **over):
     return common.validate(sft.SFTParams, values)
 
 
-@pytest.mark.parametrize("mode", ["direct", "st_cot"])
+@pytest.mark.parametrize("mode", ["direct", "st_cot", "st_cot_text"])
 def test_labels_cover_only_the_assistant_answer(data_root, mode):
     _, proc = models.load("tiny:qwen3_vl")
     rows = common.read_jsonl(data_root / "03_dataset" / "fx" / "coldstart.jsonl")[:3]
@@ -41,7 +41,10 @@ def test_labels_cover_only_the_assistant_answer(data_root, mode):
         lab = batch["labels"][i]
         kept = (lab != -100).nonzero().flatten()
         assert kept.numel() > 0 and torch.equal(kept, torch.arange(kept[0], kept[-1] + 1))  # one contiguous span
-        target = r["answer"] if mode == "direct" else r["cot"]
+        target = {"direct": r["answer"], "st_cot": r["cot"],
+                  "st_cot_text": prompts.text_answer_cot(r["cot"], r["options"])}[mode]
+        if mode == "st_cot_text":
+            assert target.endswith(f"<answer>{r['options'][r['answer']]}</answer>")
         assert tok.decode(lab[kept]) == target + "<|im_end|>\n"
         assert tok.decode(batch["input_ids"][i, :kept[0]]).endswith("<|im_start|>assistant\n")
     assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
@@ -150,7 +153,7 @@ def test_both_stages_chain_sft_into_coldstart(data_root):
     cfg = _cfg(data_root, run_name="both", stage="both", max_steps=1, coldstart_max_steps=1, finetune="lora")
     m = sft.train(cfg, common.start_run("04_sft", cfg))
     assert m["coldstart"]["init"] == m["sft"]["model"] and m["final_model"] == m["coldstart"]["model"]
-    assert m["coldstart"]["mode"] == "st_cot"
+    assert m["coldstart"]["mode"] == cfg.coldstart_prompt == "st_cot"
     assert common.read_json(common.resolve(data_root) / "04_sft" / "both" / "metrics.json")["stages"] == \
         ["sft", "coldstart"]
 
@@ -182,6 +185,20 @@ def test_plain_loss_equals_trl_fused_loss(data_root):
         cfg = _cfg(data_root, run_name=f"fused{int(fused)}", fused_lm_head=fused, max_steps=1, finetune="full")
         losses[fused] = sft.train(cfg, common.start_run("04_sft", cfg))["sft"]["loss_first"]
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_fingerprint_follows_the_initial_models_files(data_root, tmp_path):
+    # a cold start whose SFT model was retrained under the same path is stale; so is a stage on a tiny spec
+    # built on another small tokenizer (same spec string, other random weights)
+    cfg = _cfg(data_root)
+    init = tmp_path / "sft_model"
+    init.mkdir()
+    (init / "model.safetensors").write_bytes(b"1")
+    before = sft.stage_fingerprint(cfg, "coldstart", str(init))
+    (init / "model.safetensors").write_bytes(b"22")
+    assert sft.stage_fingerprint(cfg, "coldstart", str(init)) != before
+    tiny = sft.stage_fingerprint(cfg, "sft", "tiny:qwen3_vl")["init_files"]
+    assert tiny == [f"tiny-qwen3_vl-smalltok{models.SMALL_TOKENIZER_VERSION}"]
 
 
 def test_changed_parameters_retrain_the_stage(data_root):
