@@ -15,7 +15,8 @@ Video enters every model as N decoded RGB frames (T,H,W,3) uint8 (:func:`read_fr
 
 Deviations from the release (qwen-vl-finetune / ms-swift + qwen_vl_utils):
 - frames are decoded with OpenCV and resized to a fixed ``size`` here, not by ``qwen_vl_utils``'
-  ``max_pixels`` rule; the processor then sees exactly ``size`` (the tiny processors cap at 128×128 pixels);
+  ``max_pixels`` rule; the processor then sees exactly ``size`` (the tiny processors' pixel budget is 128² by
+  default: a 2-frame Qwen3-VL clip of 128² frames is patched at 64², :func:`build_tiny`);
 - the tiny models are random, so they test plumbing, not accuracy;
 - the small tokenizer is a byte-level BPE trained on the project's own prompt texts (question templates, option
   texts, object words; not Qwen's vocabulary, ~1.9k entries); it has the same special tokens, so chat templates
@@ -37,7 +38,7 @@ import numpy as np
 from . import common
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
-TINY_SIZE = {"hidden": 64, "layers": 2, "vision_hidden": 32, "vision_depth": 2}
+TINY_SIZE = {"hidden": 64, "layers": 2, "vision_hidden": 32, "vision_depth": 2, "max_side": 128}
 MODELS_DIR = "outputs/models"
 # Qwen's special tokens (ids 151643-151656 in the real vocabulary); the small tokenizer reuses the names.
 QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
@@ -138,12 +139,16 @@ def _mrope_section(head_dim: int) -> list[int]:
 
 
 def build_tiny(family: str, out_dir: str | os.PathLike, qwen_tokenizer: bool = False, hidden: int = 64,
-               layers: int = 2, vision_hidden: int = 32, vision_depth: int = 2) -> Path:
+               layers: int = 2, vision_hidden: int = 32, vision_depth: int = 2, max_side: int = 128) -> Path:
     """Build a random-init Qwen-VL of ``family`` with its processor and save both to ``out_dir`` (atomic).
 
     Text: ``hidden`` wide, 4 heads (2 KV), ``layers`` deep. Vision: ``vision_hidden`` wide, ``vision_depth``
     blocks, patch 14 (Qwen2/2.5) or 16 (Qwen3), 2×2 merge, temporal patch 2. Embeddings are tied. The
-    processors accept 32²…128² pixels per frame, so 64×64 frames stay 64×64.
+    processors' pixel budget is 32² … ``max_side``² (Qwen's ``min_pixels`` / ``max_pixels``), and the clip is
+    resized down to it before patching. Measured with 2-frame clips (tests/test_models.py): Qwen2/2.5-VL apply
+    it per frame (128² frames stay 128²), the Qwen3-VL video processor to the clip, so with the default 128 a
+    2-frame clip of 128² frames is patched at 64² (4 video tokens per frame pair); ``max_side=256`` gives 128²
+    frames their 8×8 patches (16 tokens) and larger frames 160² (25 tokens).
     """
     import torch
     import transformers as tf
@@ -183,7 +188,7 @@ def build_tiny(family: str, out_dir: str | os.PathLike, qwen_tokenizer: bool = F
             setattr(cfg, key, tok.convert_tokens_to_ids(t))
         for c in (cfg, cfg.text_config):  # Qwen2/2.5 keep token ids on the top-level config too
             c.bos_token_id, c.eos_token_id, c.pad_token_id = None, eos, tok.pad_token_id
-    pixels = {"shortest_edge": 32 * 32, "longest_edge": 128 * 128}  # min/max pixel *counts* per frame
+    pixels = {"shortest_edge": 32 * 32, "longest_edge": max_side * max_side}  # min/max pixel *counts* per frame
     common_kw = dict(size=pixels, patch_size=patch, merge_size=2, temporal_patch_size=2)
     img = tf.Qwen2VLImageProcessor(**common_kw)
     vid = (tf.Qwen3VLVideoProcessor(**common_kw, fps=2, do_sample_frames=False) if family == "qwen3_vl"

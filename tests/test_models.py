@@ -167,6 +167,23 @@ def test_small_tokenizer_keeps_option_words_whole():
     assert tok.encode("B", add_special_tokens=False) == tok.encode("\nB", add_special_tokens=False)[1:]
 
 
+def test_max_side_lifts_the_tiny_processors_pixel_cap():
+    # measured 2026-12-02: the default tiny Qwen3-VL processor resizes a 2-frame clip of 128x128 (or 256x256)
+    # frames to 64x64 before patching (a 4x4 grid of 16-px patches: 4 video tokens per frame pair); the pixel
+    # budget covers the clip, not one frame. Qwen2.5-VL keeps 128x128 (8x8). max_side=256 lifts the budget.
+    from mllm4d import collate
+    grids = {}
+    for spec in ("tiny:qwen3_vl", "tiny:qwen3_vl:max_side=256", "tiny:qwen2_5_vl"):
+        _, proc = models.load(spec)
+        for side in (128, 256):
+            frames = np.zeros((2, side, side, 3), np.uint8)
+            grids[spec, side] = collate.process_video(proc, frames, 2.0)[0]["video_grid_thw"].tolist()[0]
+    assert grids == {("tiny:qwen3_vl", 128): [1, 4, 4], ("tiny:qwen3_vl", 256): [1, 4, 4],
+                     ("tiny:qwen3_vl:max_side=256", 128): [1, 8, 8], ("tiny:qwen3_vl:max_side=256", 256): [1, 10, 10],
+                     ("tiny:qwen2_5_vl", 128): [1, 8, 8], ("tiny:qwen2_5_vl", 256): [1, 8, 8]}
+    assert models.tiny_dir_name("tiny:qwen3_vl:max_side=256").endswith("-max_side256")
+
+
 def test_window_frames_picks_the_question_frames():
     paths = [f"f/{t:02d}.jpg" for t in range(32)]
     row = {"id": "r", "frame_i": 5, "frame_j": 9}
