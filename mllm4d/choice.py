@@ -20,10 +20,11 @@ free text (06_eval ``choice`` parameter; lm-eval-harness style).
   replies, so the choice is the answer the model believes *after its own reasoning*. For the tiny cold-start and
   GRPO models, whose replies almost never close a parsable ``<answer>`` block (0-5 % parsed on the tiny bench).
 
-Deviation (all three): the paper and the release parse generated text. The tiny profile uses them for every
-Table 3 row; each eval's ``metrics.json`` keeps the parsed-text accuracy of ``answer_loglik`` rows too
-(``generated_accuracy``). Cost: ``option_choices`` scores four sequences per item (the video processed once),
-letter choice one, ``reasoned_choices`` a generation plus four reasoning-length sequences.
+Deviation (all three): the paper and the release parse generated text. The tiny profile uses the first two for
+its base, SFT, compute-matched and blind rows; its ST-CoT rows are generated and parsed (``answer_loglik`` is an
+option, docs/TRAINING.md "Fifth round"; its ``metrics.json`` keeps the parsed-text score, ``generated_accuracy``).
+Cost: ``option_choices`` scores four sequences per item (the video processed once), letter choice one,
+``reasoned_choices`` a generation plus four reasoning-length sequences.
 """
 from __future__ import annotations
 

@@ -19,9 +19,9 @@ the model's default generation config, unrecorded); ``choice`` picks the letter 
 generate a letter; ``option_loglik``, the option text with the highest log-likelihood, for ``direct_text`` SFT
 models, whose free numeric answers are often none of the options; ``answer_loglik``, the option scoring highest
 as the answer after the model's own generated reasoning, for ST-CoT models whose replies rarely close an
-``<answer>`` block; their parsed-text score is kept as ``generated_accuracy``). The letter is matched exactly to the GT
-letter (the judge step of the release is
-then redundant: only a letter reaches it). Every generation setting is written to ``metrics.json``.
+``<answer>`` block; their parsed-text score is kept as ``generated_accuracy``). The letter is matched exactly to
+the GT letter (the judge step of the release is then redundant: only a letter reaches it). Every generation
+setting is written to ``metrics.json``.
 
 ``blind_video``: each question is paired with the frames of *another* clip (a control: accuracy that
 survives it comes from the text prior, not from the video).
@@ -48,7 +48,7 @@ from mllm4d import answer, choice, common, models, prompts, scoring
 STAGE = "06_eval"
 PREDICTIONS = "predictions.jsonl"
 JUDGEMENTS = "judgements.jsonl"
-# choice -> the prompt_mode it needs ("" = any): constrained choices score what the model was trained to answer
+# choice -> the prompt_modes it accepts (() = any): constrained choices score what the model was trained to answer
 CHOICE_PROMPT: dict[str, tuple[str, ...]] = {"generate": (), "letter_logits": ("direct",),
                                              "option_loglik": ("direct_text",),
                                              "answer_loglik": ("st_cot", "st_cot_text")}

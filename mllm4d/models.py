@@ -188,7 +188,7 @@ def build_tiny(family: str, out_dir: str | os.PathLike, qwen_tokenizer: bool = F
             setattr(cfg, key, tok.convert_tokens_to_ids(t))
         for c in (cfg, cfg.text_config):  # Qwen2/2.5 keep token ids on the top-level config too
             c.bos_token_id, c.eos_token_id, c.pad_token_id = None, eos, tok.pad_token_id
-    pixels = {"shortest_edge": 32 * 32, "longest_edge": max_side * max_side}  # min/max pixel *counts* per frame
+    pixels = {"shortest_edge": 32 * 32, "longest_edge": max_side * max_side}  # min/max pixels (Qwen3-VL: per clip)
     common_kw = dict(size=pixels, patch_size=patch, merge_size=2, temporal_patch_size=2)
     img = tf.Qwen2VLImageProcessor(**common_kw)
     vid = (tf.Qwen3VLVideoProcessor(**common_kw, fps=2, do_sample_frames=False) if family == "qwen3_vl"
@@ -221,7 +221,7 @@ def parse_tiny(spec: str) -> tuple[str, bool, dict[str, int]]:
 
 
 def tiny_dir_name(spec: str) -> str:
-    """``tiny-<family>-<tok>[-sizes]``: names everything a tiny model's random weights depend on."""
+    """``tiny-<family>-<tok>[-sizes]``: names everything a tiny model folder (weights, processor) depends on."""
     family, qwen_tok, size = parse_tiny(spec)
     extra = "".join(f"-{k}{v}" for k, v in size.items() if v != TINY_SIZE[k])
     return f"tiny-{family}-{'qwentok' if qwen_tok else f'smalltok{SMALL_TOKENIZER_VERSION}'}{extra}"
