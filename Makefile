@@ -12,6 +12,8 @@ export MPLBACKEND := Agg
 export PYTHONUNBUFFERED := 1
 
 PROFILE ?= tiny
+# Runs at once (python -m mllm4d run --jobs): independent runs, e.g. the seven 06_eval runs, overlap on 2 cores.
+JOBS ?= 2
 
 .PHONY: setup repro test test-fast run clean-outputs
 
@@ -30,7 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 repro: setup
-	$(PY) -m mllm4d run --profile $(PROFILE)
+	$(PY) -m mllm4d run --profile $(PROFILE) --jobs $(JOBS)
 	$(PY) tools/update_readme.py --profile $(PROFILE)
 
 run: repro

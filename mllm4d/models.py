@@ -25,6 +25,7 @@ Deviations from the release (qwen-vl-finetune / ms-swift + qwen_vl_utils):
 """
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -119,7 +120,7 @@ def build_small_tokenizer(out_dir: str | os.PathLike, vocab_size: int = SMALL_VO
     tok.train_from_iterator(small_corpus(), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    additional_special_tokens=list(QWEN_SPECIALS[1:]))
-    return _atomic_save_dir(out_dir, lambda d: fast.save_pretrained(d))
+    return _atomic_save_dir(out_dir, lambda d: fast.save_pretrained(d), replace=False)
 
 
 def small_tokenizer_dir() -> Path:
@@ -199,7 +200,7 @@ def build_tiny(family: str, out_dir: str | os.PathLike, qwen_tokenizer: bool = F
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = eos
     model.generation_config.bos_token_id = None
-    return _atomic_save_dir(out_dir, lambda d: (model.save_pretrained(d), proc.save_pretrained(d)))
+    return _atomic_save_dir(out_dir, lambda d: (model.save_pretrained(d), proc.save_pretrained(d)), replace=False)
 
 
 def parse_tiny(spec: str) -> tuple[str, bool, dict[str, int]]:
@@ -319,18 +320,28 @@ def load_processor(spec: str) -> Any:
                                 "local model folder") from None
 
 
-def _atomic_save_dir(out_dir: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_dir)`` and rename the folder into place: readers never see half a model."""
+def _atomic_save_dir(out_dir: str | os.PathLike, write, replace: bool = True) -> Path:
+    """Call ``write(tmp_dir)`` and rename the folder into place: readers never see half a model.
+
+    ``replace=False`` is for deterministic caches (the tiny models, the small tokenizer): when another
+    process (``python -m mllm4d run --jobs 2``) put the same folder there first, theirs is kept rather than
+    deleted under a reader that may be loading it.
+    """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         write(str(tmp))
+        if out.exists() and not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return out
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
-    except FileExistsError:  # another process built the same cache entry first: keep theirs
+    except OSError as e:  # another process renamed the same cache entry into place first: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
+        if not (out.exists() and e.errno in (errno.EEXIST, errno.ENOTEMPTY)):
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,15 +13,23 @@ A stage's runs are ``params/<profile>/<stem>.yaml`` followed by ``params/<profil
 A run is *complete* when its ``metrics.json`` exists and its ``params.json`` holds the same effective
 parameters; complete runs are skipped unless ``--force``, or unless an earlier stage was executed in the
 same invocation (its outputs changed, so everything downstream is redone). The first failing cell stops
-the runner with the cell's error.
+the runner with the cell's error (with ``--jobs N`` the runs already started finish first).
+
+``--jobs N`` runs up to N runs at once, each as its own process and kernel, in the order of a dependency
+graph read from the parameters (``depends_on``); each then gets ``cpu_count // N`` torch/BLAS threads
+(``OMP_NUM_THREADS``), so on 2 cores ``--jobs 2`` runs two single-threaded runs side by side. Training
+runs that fix ``cpu_threads`` are unaffected; evaluation and GRPO sampling use one thread instead of two,
+which can change a float's last bits (not measured to change a table; docs/TRAINING.md).
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
+import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,29 +145,118 @@ def execute(run: Run, progress: bool = True) -> float:
     return seconds
 
 
+# Parameters that name an upstream run of a fixed stage (its run_name). A run also depends on
+# ``model_stage``/``model_run`` (a model saved by that stage), on any string value that is a path through
+# ``<stem>/<run_name>`` (e.g. 04_sft@more's ``model: outputs/04_sft/tiny/sft/model``), and on every earlier
+# run when it is a BARRIER stage (07_bench reads every 06_eval run it lists by name).
+UPSTREAM = {"curation_run": "01_curation", "solver_run": "02_solver", "dataset_run": "03_dataset", "sft_run": "04_sft"}
+BARRIER = ("07_bench",)
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def depends_on(run: Run, earlier: Run) -> bool:
+    """Whether ``run`` reads what ``earlier`` (a run planned before it) writes, from their parameters.
+
+    A parameter ending in ``_run`` that UPSTREAM does not know makes ``run`` depend on every earlier run:
+    a dependency the runner cannot read must not become a race.
+    """
+    p, name = run.params, earlier.params.get("run_name")
+    if run.stem in BARRIER or any(k.endswith("_run") and k not in UPSTREAM and k != "model_run" for k in p):
+        return True
+    if any(p.get(k) == name and stem == earlier.stem for k, stem in UPSTREAM.items()):
+        return True
+    stage = str(p.get("model_stage") or "").split("/")[0]
+    if stage == earlier.stem and p.get("model_run") == name and not p.get("model"):
+        return True
+    ref = f"{earlier.stem}/{name}"
+    return any(s == ref or s.endswith("/" + ref) or f"{ref}/" in s for s in _strings(list(p.values())))
+
+
+def dependencies(runs: list[Run]) -> list[list[int]]:
+    """For each run, the indices of the earlier runs it depends on (only runs in ``runs``)."""
+    return [[j for j in range(i) if depends_on(r, runs[j])] for i, r in enumerate(runs)]
+
+
+def _execute_in_child(run: Run, threads: int) -> float:
+    # Runs in a worker process: the kernel it starts inherits these, so BLAS and torch use `threads`.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    return execute(run, progress=False)
+
+
+def _report_failure(run: Run, e: Exception) -> None:
+    name = type(e).__name__
+    detail = f"{getattr(e, 'ename', name)}: {getattr(e, 'evalue', e)}"
+    print(f"\nFAILED {run.label} at cell {getattr(e, 'exec_count', None)}: {detail}\n"
+          f"executed copy: {run_dir(run) / (run.stem + '.ipynb')}", file=sys.stderr, flush=True)
+
+
 def run_all(profile: str, only: list[str] | None = None, force: bool = False,
-            outputs_root: str | None = None, progress: bool = True) -> int:
+            outputs_root: str | None = None, progress: bool = True, jobs: int = 1) -> int:
+    """Run a profile's runs (skipping complete ones), ``jobs`` at a time; returns 0, or 1 after a failure.
+
+    A run is redone when it is incomplete, when ``force``, or when a run it depends on was executed in this
+    invocation (its inputs changed).
+    """
     runs = plan(profile, only, outputs_root)
-    executed_any = False
-    total = time.time()
-    for k, run in enumerate(runs, 1):
-        head = f"[{k}/{len(runs)}] {run.label:<22} run_name={run.params.get('run_name')!s:<12}"
-        if not force and not executed_any and is_complete(run):
-            print(f"{head} complete, skipped ({run_dir(run)})", flush=True)
-            continue
-        print(f"{head} running ...", flush=True)
-        try:
-            secs = execute(run, progress)
-        except Exception as e:  # papermill's PapermillExecutionError carries the failing cell's traceback
-            name = type(e).__name__
-            detail = f"{getattr(e, 'ename', name)}: {getattr(e, 'evalue', e)}"
-            cell = getattr(e, "exec_count", None)
-            print(f"\nFAILED {run.label} at cell {cell}: {detail}\n"
-                  f"executed copy: {run_dir(run) / (run.stem + '.ipynb')}", file=sys.stderr, flush=True)
-            return 1
-        executed_any = True
-        print(f"{head} done in {secs:.1f} s", flush=True)
-    print(f"profile {profile!r}: {len(runs)} run(s) in {time.time() - total:.1f} s", flush=True)
+    deps = dependencies(runs)
+    total, n = time.time(), len(runs)
+    heads = [f"[{k}/{n}] {r.label:<22} run_name={r.params.get('run_name')!s:<12}" for k, r in enumerate(runs, 1)]
+    state: dict[int, str] = {}  # index -> "skipped" | "done" | "failed"
+    if jobs <= 1:
+        for i, run in enumerate(runs):
+            if not force and not any(state[j] == "done" for j in deps[i]) and is_complete(run):
+                print(f"{heads[i]} complete, skipped ({run_dir(run)})", flush=True)
+                state[i] = "skipped"
+                continue
+            print(f"{heads[i]} running ...", flush=True)
+            try:
+                secs = execute(run, progress)
+            except Exception as e:  # papermill's PapermillExecutionError carries the failing cell's traceback
+                _report_failure(run, e)
+                return 1
+            state[i] = "done"
+            print(f"{heads[i]} done in {secs:.1f} s", flush=True)
+        print(f"profile {profile!r}: {n} run(s) in {time.time() - total:.1f} s", flush=True)
+        return 0
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    failed = False
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        running: dict = {}
+        while True:
+            for i, run in enumerate(runs):
+                if failed or i in state or any(j not in state or state[j] == "running" for j in deps[i]):
+                    continue
+                if not force and not any(state[j] == "done" for j in deps[i]) and is_complete(run):
+                    print(f"{heads[i]} complete, skipped ({run_dir(run)})", flush=True)
+                    state[i] = "skipped"
+                elif len(running) < jobs:
+                    print(f"{heads[i]} running ...", flush=True)
+                    running[pool.submit(_execute_in_child, run, threads)] = i
+                    state[i] = "running"
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = running.pop(fut)
+                try:
+                    secs = fut.result()
+                except Exception as e:
+                    _report_failure(runs[i], e)
+                    state[i], failed = "failed", True
+                    continue
+                state[i] = "done"
+                print(f"{heads[i]} done in {secs:.1f} s", flush=True)
+    if failed:
+        return 1
+    print(f"profile {profile!r}: {n} run(s) in {time.time() - total:.1f} s ({jobs} at a time)", flush=True)
     return 0
 
 
@@ -174,11 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             s.add_argument("--force", action="store_true", help="rerun complete stages too")
             s.add_argument("--no-progress", action="store_true", help="no per-cell progress bars")
+            s.add_argument("--jobs", type=int, default=1, help="runs at once, in dependency order (no progress bars)")
     a = ap.parse_args(argv)
     only = [s for s in a.only.split(",") if s] or None
     if a.cmd == "list":
-        for run in plan(a.profile, only, a.outputs_root):
+        runs = plan(a.profile, only, a.outputs_root)
+        for run, deps in zip(runs, dependencies(runs)):
             state = "complete" if is_complete(run) else "to run"
-            print(f"{run.label:<22} {state:<9} {run_dir(run)}\n    {json.dumps(run.params)}")
+            after = ", ".join(f"{runs[j].label}({runs[j].params.get('run_name')})" for j in deps) or "-"
+            print(f"{run.label:<22} {state:<9} {run_dir(run)}\n    after: {after}\n    {json.dumps(run.params)}")
         return 0
-    return run_all(a.profile, only, a.force, a.outputs_root, progress=not a.no_progress)
+    return run_all(a.profile, only, a.force, a.outputs_root, progress=not a.no_progress, jobs=a.jobs)

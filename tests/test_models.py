@@ -1,5 +1,6 @@
 """models.py: tiny Qwen-VL build/load, forward/backward/generate/save round trip, frames, offline failure."""
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -200,3 +201,14 @@ def test_window_frames_picks_the_question_frames():
     with pytest.raises(ValueError, match="frame window"):
         models.window_frames(paths, row, "middle")
     assert models.window_frames("videos_real/a.mp4", row, "question") == "videos_real/a.mp4"
+
+
+def test_cache_save_keeps_a_folder_another_process_put_first(tmp_path):
+    out = tmp_path / "cache"
+    write = lambda text: (lambda d: (Path(d) / "f.txt").write_text(text))  # noqa: E731
+    models._atomic_save_dir(out, write("first"), replace=False)
+    models._atomic_save_dir(out, write("second"), replace=False)   # a concurrent builder lost the race
+    assert (out / "f.txt").read_text() == "first"
+    models._atomic_save_dir(out, write("third"))                    # a saved model is replaced
+    assert (out / "f.txt").read_text() == "third"
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]         # no temporary folder left behind
