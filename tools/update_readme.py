@@ -32,7 +32,7 @@ def block(profile: str, run: str) -> str:
             f"{params.get('started', '?')}) from `outputs/07_bench/{run}/`.\n\n"
             f"{(d / 'table3.md').read_text()}\n"
             f"![Table 3 analog](docs/figures/{fig.name})\n\n"
-            f"| run | seconds |\n|---|---|\n{rows}\n| **total** | **{metrics.get('total_seconds', 0):.0f}** |\n")
+            f"| run | seconds |\n|---|---|\n{rows}\n| **sum of runs** (with `--jobs 2` they overlap: less wall time) | **{metrics.get('total_seconds', 0):.0f}** |\n")
 
 
 def main() -> int:
