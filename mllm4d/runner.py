@@ -198,6 +198,11 @@ def _report_failure(run: Run, e: Exception) -> None:
           f"executed copy: {run_dir(run) / (run.stem + '.ipynb')}", file=sys.stderr, flush=True)
 
 
+def _can_skip(run: Run, deps: list[int], state: dict[int, str], force: bool) -> bool:
+    """Complete, not forced, and no run it depends on was executed in this invocation."""
+    return not force and not any(state[j] == "done" for j in deps) and is_complete(run)
+
+
 def run_all(profile: str, only: list[str] | None = None, force: bool = False,
             outputs_root: str | None = None, progress: bool = True, jobs: int = 1) -> int:
     """Run a profile's runs (skipping complete ones), ``jobs`` at a time; returns 0, or 1 after a failure.
@@ -212,7 +217,7 @@ def run_all(profile: str, only: list[str] | None = None, force: bool = False,
     state: dict[int, str] = {}  # index -> "skipped" | "done" | "failed"
     if jobs <= 1:
         for i, run in enumerate(runs):
-            if not force and not any(state[j] == "done" for j in deps[i]) and is_complete(run):
+            if _can_skip(run, deps[i], state, force):
                 print(f"{heads[i]} complete, skipped ({run_dir(run)})", flush=True)
                 state[i] = "skipped"
                 continue
@@ -234,7 +239,7 @@ def run_all(profile: str, only: list[str] | None = None, force: bool = False,
             for i, run in enumerate(runs):
                 if failed or i in state or any(j not in state or state[j] == "running" for j in deps[i]):
                     continue
-                if not force and not any(state[j] == "done" for j in deps[i]) and is_complete(run):
+                if _can_skip(run, deps[i], state, force):
                     print(f"{heads[i]} complete, skipped ({run_dir(run)})", flush=True)
                     state[i] = "skipped"
                 elif len(running) < jobs:
