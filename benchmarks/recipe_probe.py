@@ -63,17 +63,25 @@ def derive_dataset(src: Path, dst: Path, subtasks: tuple[str, ...] = (), clip_fr
     return len(rows)
 
 
-def evaluate_both(name: str, sft_cfg: sft.SFTParams, outputs_root: str) -> dict:
-    """06_eval of ``outputs/04_sft/probe_<name>/sft`` with the video and blind (the tiny @sft / @blind settings)."""
+def eval_configs(run_prefix: str, sft_cfg: sft.SFTParams, **over) -> dict:
+    """The tiny Table 3 SFT-row (``video``) and blind-control (``blind``) 06_eval settings for the model of
+    ``sft_cfg``'s run, its frame settings shared (``over``: further 06_eval values), validated; by mode."""
     base = yaml.safe_load(common.resolve("params/tiny/06_eval.yaml").read_text())
-    res = {}
-    for mode, over in (("video", "06_eval@sft.yaml"), ("blind", "06_eval@blind.yaml")):
-        values = {**base, **yaml.safe_load(common.resolve(f"params/tiny/{over}").read_text()),
-                  "run_name": f"probe_{name}_{mode}", "model_run": f"probe_{name}", "outputs_root": outputs_root,
-                  **{k: getattr(sft_cfg, k) for k in SHARED_WITH_EVAL}}
+    out = {}
+    for mode, name in (("video", "06_eval@sft.yaml"), ("blind", "06_eval@blind.yaml")):
+        values = {**base, **yaml.safe_load(common.resolve(f"params/tiny/{name}").read_text()),
+                  "run_name": f"{run_prefix}_{mode}", "model_run": sft_cfg.run_name,
+                  "outputs_root": sft_cfg.outputs_root, **{k: getattr(sft_cfg, k) for k in SHARED_WITH_EVAL}, **over}
         values["frame_size"] = int(values["frame_size"][0])  # 06_eval takes one side
-        cfg = common.validate(evaluate.EvalParams, values, source=f"recipe_probe {mode}")
-        out = common.stage_dir("06_eval", cfg.run_name, outputs_root)
+        out[mode] = common.validate(evaluate.EvalParams, values, source=f"{run_prefix} {mode}")
+    return out
+
+
+def evaluate_both(name: str, sft_cfg: sft.SFTParams) -> dict:
+    """06_eval of ``outputs/04_sft/probe_<name>/sft`` with the video and blind (the tiny @sft / @blind settings)."""
+    res = {}
+    for mode, cfg in eval_configs(f"probe_{name}", sft_cfg).items():
+        out = common.stage_dir("06_eval", cfg.run_name, cfg.outputs_root)
         shutil.rmtree(out, ignore_errors=True)
         m = evaluate.run(cfg, out)
         res[mode] = {"overall": round(m["overall"], 3), **{k: round(v, 3) for k, v in m["per_subtask"].items()}}
@@ -101,7 +109,7 @@ def main(argv: list[str]) -> dict:
     m = sft.train(cfg, run_dir)
     t1 = time.time()
     res = {"name": name, "overrides": {**pairs, "subtasks": ",".join(subtasks), "clip_fraction": fraction},
-           **evaluate_both(name, cfg, root), "warmup_heldout": m.get("warmup", {}).get("heldout_accuracy"),
+           **evaluate_both(name, cfg), "warmup_heldout": m.get("warmup", {}).get("heldout_accuracy"),
            "train_seconds": round(t1 - t0, 1), "total_seconds": round(time.time() - t0, 1)}
     common.write_json(run_dir / "recipe_probe.json", res)
     print("PROBE", json.dumps(res), flush=True)

@@ -40,9 +40,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from mllm4d import common, evaluate, prompts, sft  # noqa: E402
+from recipe_probe import eval_configs  # noqa: E402  (the Table 3 SFT-row and blind settings)
 
 EXTRA = {"eval_every": 500, "bench_max": 0, "budget_s": 0, "out": ""}
 CHANCE = {"ocrd": 1 / 3, "ocrdir": 1 / 3}   # the fourth option ("Cannot be determined") is never right
@@ -73,19 +74,6 @@ def first_steps(evals: list[dict]) -> tuple[dict, dict]:
     return learnt, above
 
 
-def eval_configs(name: str, cfg: sft.SFTParams, bench_max: int) -> dict:
-    """The tiny Table 3 SFT-row and blind settings for this run (frames as the SFT run's), validated."""
-    base = yaml.safe_load(common.resolve("params/tiny/06_eval.yaml").read_text())
-    out = {}
-    for mode, over in (("video", "06_eval@sft.yaml"), ("blind", "06_eval@blind.yaml")):
-        values = {**base, **yaml.safe_load(common.resolve(f"params/tiny/{over}").read_text()),
-                  "run_name": f"steps_{name}_{mode}", "dataset_run": cfg.dataset_run, "outputs_root": cfg.outputs_root,
-                  "max_items": bench_max, "num_frames": cfg.num_frames, "frame_size": int(cfg.frame_size[0]),
-                  "frame_window": cfg.frame_window, "fps": cfg.fps}
-        out[mode] = common.validate(evaluate.EvalParams, values, source=f"steps_to_learn {mode}")
-    return out
-
-
 def score(ecfgs: dict, run_dir: Path, step: int, model, proc) -> dict:
     """One evaluation with the video and blind at ``step``; per-subtask accuracy (fractions) and item counts."""
     res: dict = {}
@@ -106,7 +94,7 @@ def main(argv: list[str]) -> dict:
     values = {**yaml.safe_load(common.resolve("params/tiny/04_sft.yaml").read_text()), "run_name": f"steps_{name}",
               "stage": "sft", "save_steps": 10**6, **{k: yaml.safe_load(v) for k, v in pairs.items()}}
     cfg = common.validate(sft.SFTParams, values, source="steps_to_learn")
-    ecfgs = eval_configs(name, cfg, int(extra["bench_max"]))
+    ecfgs = eval_configs(f"steps_{name}", cfg, dataset_run=cfg.dataset_run, max_items=int(extra["bench_max"]))
     run_dir = common.stage_dir("04_sft", cfg.run_name, cfg.outputs_root)
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
