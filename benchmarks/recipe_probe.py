@@ -88,12 +88,15 @@ def evaluate_both(name: str, sft_cfg: sft.SFTParams) -> dict:
     return res
 
 
-def main(argv: list[str]) -> dict:
-    name, pairs = argv[0], dict(a.split("=", 1) for a in argv[1:])
+def sft_values(name: str, prefix: str, pairs: dict[str, str]) -> tuple[dict, dict]:
+    """The tiny 04_sft values for run ``<prefix>_<name>`` (stage ``sft``, no checkpoints) with ``pairs``
+    (``key=value`` strings, parsed as YAML); ``subtasks`` / ``clip_fraction`` are taken out of ``pairs`` and,
+    when set, train on a derived dataset run ``<dataset_run>-<name>`` (:func:`derive_dataset`). Returns
+    (values, {"subtasks", "clip_fraction"})."""
     subtasks = tuple(s for s in str(pairs.pop("subtasks", "")).split(",") if s)
     fraction = float(pairs.pop("clip_fraction", 1.0))
     base = yaml.safe_load(common.resolve("params/tiny/04_sft.yaml").read_text())
-    values = {**base, "run_name": f"probe_{name}", "stage": "sft", "save_steps": 10**6,
+    values = {**base, "run_name": f"{prefix}_{name}", "stage": "sft", "save_steps": 10**6,
               **{k: yaml.safe_load(v) for k, v in pairs.items()}}
     root = values["outputs_root"]
     if subtasks or fraction < 1:
@@ -101,6 +104,13 @@ def main(argv: list[str]) -> dict:
         values["dataset_run"] = f"{values['dataset_run']}-{name}"
         n = derive_dataset(src, common.stage_dir("03_dataset", values["dataset_run"], root), subtasks, fraction)
         print(f"{values['dataset_run']}: {n} SFT rows", flush=True)
+    return values, {"subtasks": ",".join(subtasks), "clip_fraction": fraction}
+
+
+def main(argv: list[str]) -> dict:
+    name, pairs = argv[0], dict(a.split("=", 1) for a in argv[1:])
+    values, derived = sft_values(name, "probe", pairs)
+    root = values["outputs_root"]
     cfg = common.validate(sft.SFTParams, values, source="recipe_probe")
     run_dir = common.stage_dir("04_sft", cfg.run_name, root)
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -108,7 +118,7 @@ def main(argv: list[str]) -> dict:
     t0 = time.time()
     m = sft.train(cfg, run_dir)
     t1 = time.time()
-    res = {"name": name, "overrides": {**pairs, "subtasks": ",".join(subtasks), "clip_fraction": fraction},
+    res = {"name": name, "overrides": {**pairs, **derived},
            **evaluate_both(name, cfg), "warmup_heldout": m.get("warmup", {}).get("heldout_accuracy"),
            "train_seconds": round(t1 - t0, 1), "total_seconds": round(time.time() - t0, 1)}
     common.write_json(run_dir / "recipe_probe.json", res)

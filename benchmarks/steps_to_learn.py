@@ -8,7 +8,8 @@ the video and blind), so the curve says how many steps each subtask needs before
     python3 benchmarks/steps_to_learn.py gpu max_steps=20000 eval_every=1000 budget_s=420 dataloader_workers=4
 
 ``key=value`` pairs override ``params/tiny/04_sft.yaml`` (values parsed as YAML; the stage is always ``sft``, so
-the warm-up runs first as in the recipe). Extra keys: ``eval_every`` (SFT steps, default 500), ``bench_max``
+the warm-up runs first as in the recipe); ``subtasks`` and ``clip_fraction`` train on a derived dataset as in
+``recipe_probe.py`` (the benchmark untouched). Extra keys: ``eval_every`` (SFT steps, default 500), ``bench_max``
 (benchmark items, 0 = all; the first items of ``bench.jsonl`` in file order, which groups them by subtask, so
 keep it 0 for a real measurement), ``budget_s`` (0 = none: else training stops at the first evaluation after
 this many seconds of the SFT stage; the cosine schedule is then cut, not finished) and ``out`` (a folder the
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from mllm4d import common, evaluate, prompts, sft  # noqa: E402
-from recipe_probe import eval_configs  # noqa: E402  (the Table 3 SFT-row and blind settings)
+from recipe_probe import eval_configs, sft_values  # noqa: E402  (the Table 3 SFT-row and blind settings)
 
 EXTRA = {"eval_every": 500, "bench_max": 0, "budget_s": 0, "out": ""}
 CHANCE = {"ocrd": 1 / 3, "ocrdir": 1 / 3}   # the fourth option ("Cannot be determined") is never right
@@ -91,15 +92,15 @@ def main(argv: list[str]) -> dict:
     from transformers import TrainerCallback
     name, pairs = argv[0], dict(a.split("=", 1) for a in argv[1:])
     extra = {k: type(v)(yaml.safe_load(pairs.pop(k))) if k in pairs else v for k, v in EXTRA.items()}
-    values = {**yaml.safe_load(common.resolve("params/tiny/04_sft.yaml").read_text()), "run_name": f"steps_{name}",
-              "stage": "sft", "save_steps": 10**6, **{k: yaml.safe_load(v) for k, v in pairs.items()}}
+    overrides = dict(pairs)
+    values, _ = sft_values(name, "steps", pairs)
     cfg = common.validate(sft.SFTParams, values, source="steps_to_learn")
     ecfgs = eval_configs(f"steps_{name}", cfg, dataset_run=cfg.dataset_run, max_items=int(extra["bench_max"]))
     run_dir = common.stage_dir("04_sft", cfg.run_name, cfg.outputs_root)
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    record = {"name": name, "device": device, "date": time.strftime("%Y-%m-%d"), "overrides": pairs,
+    record = {"name": name, "device": device, "date": time.strftime("%Y-%m-%d"), "overrides": overrides,
               "extra": extra, "evals": []}
 
     def save() -> None:
