@@ -35,3 +35,17 @@ def test_derive_dataset_rejects_empty_and_bad_fraction(tmp_path):
         rp.derive_dataset(src, tmp_path / "x", ("nope",))
     with pytest.raises(ValueError, match="clip_fraction"):
         rp.derive_dataset(src, tmp_path / "x", clip_fraction=0)
+
+
+def test_sft_values_parse_overrides_and_derive_the_dataset(tmp_path):
+    src = make_dataset(tmp_path / "03_dataset" / "fx", n_clips=2, rows_per_clip=6)
+    sub = common.read_jsonl(src / "sft.jsonl")[0]["subtask"]
+    pairs = {"subtasks": sub, "lr": "0.01", "outputs_root": str(tmp_path), "dataset_run": "fx"}
+    values, derived = rp.sft_values("n1", "probe", pairs)
+    assert values["run_name"] == "probe_n1" and values["stage"] == "sft" and values["lr"] == 0.01
+    assert values["dataset_run"] == "fx-n1" and derived == {"subtasks": sub, "clip_fraction": 1.0}
+    assert "subtasks" not in pairs   # taken out: the rest are 04_sft parameters
+    rows = common.read_jsonl(tmp_path / "03_dataset" / "fx-n1" / "sft.jsonl")
+    assert rows and {r["subtask"] for r in rows} == {sub}
+    plain, _ = rp.sft_values("n2", "steps", {"outputs_root": str(tmp_path), "dataset_run": "fx"})
+    assert plain["dataset_run"] == "fx" and plain["run_name"] == "steps_n2"
