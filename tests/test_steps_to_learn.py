@@ -1,5 +1,6 @@
 """benchmarks/steps_to_learn.py and device_pack.py: the learnt-at rule, a two-step curve on fixture data, and a
 pack that holds only the frames the recipe reads (resized) and the warm-up backgrounds (byte for byte)."""
+import gzip
 import importlib.util
 from pathlib import Path
 
@@ -63,12 +64,13 @@ def test_pack_keeps_only_read_frames(tmp_path):
     rep = pack.pack_dataset(src, tmp_path / "dst", 2, 32, "question")
     files = {str(p.relative_to(tmp_path / "dst")) for p in (tmp_path / "dst" / "frames").rglob("*.jpg")}
     bgs = {f"frames/{c}/{t:02d}.jpg" for c in ("clip0000", "clip0001") for t in pack.BACKGROUND_FRAMES}
-    assert files == read | bgs and rep["frames"] == len(read)
+    blind = pack.blind_frames(common.read_jsonl(src / "bench.jsonl"), 2, "question")
+    assert files == read | blind | bgs and rep["frames"] == len(read | blind)
     for rel in bgs:
         assert (tmp_path / "dst" / rel).read_bytes() == (src / rel).read_bytes()
-    for rel in read - bgs:
+    for rel in (read | blind) - bgs:
         assert cv2.imread(str(tmp_path / "dst" / rel)).shape == (32, 32, 3)
-    assert (tmp_path / "dst" / "sft.jsonl").read_text() == (src / "sft.jsonl").read_text()
+    assert gzip.open(tmp_path / "dst" / "sft.jsonl.gz", "rt").read() == (src / "sft.jsonl").read_text()
     # what the recipe reads from the pack: every row's frames decode at the recipe's size
     for r in rows:
         paths = [tmp_path / "dst" / p for p in models.window_frames(r["frames"], r, "question")]
